@@ -1,0 +1,106 @@
+"""Demo data: two small public collections of real DICOM built from pydicom's samples, and one
+account per role. Nothing from the network; running it twice changes nothing."""
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from curation.dicom.synth import SeriesSpec, build_series
+from tcia.core import roles
+
+from ..models import Access, Collection, License, Status
+from . import wiki
+from .catalogue import modality, site
+from .indexing import index_dataset
+from .stats import refresh_collection_stats
+from .storage import store_bytes
+
+DEMO_ACCOUNTS = [
+    ("curator", "curator-demo", roles.CURATOR),
+    ("committee", "committee-demo", roles.COMMITTEE),
+    ("submitter", "submitter-demo", roles.SUBMITTER),
+    ("admin", "admin-demo", roles.ADMIN),
+]
+
+DEMO_COLLECTIONS = [
+    {
+        "slug": "demo-chest-ct", "title": "Demo Chest CT", "short_name": "Demo-Chest-CT", "subject_prefix": "DEMO-CT",
+        "cancer_type": "Lung Cancer", "sites": ["Chest", "Lung"], "modality": "CT", "sample": "CT_small.dcm",
+        "body_part": "CHEST",
+        "summary": "Synthetic demonstration data: CT images built from pydicom's CT sample, 3 subjects x 2 studies x 2 series.",
+    },
+    {
+        "slug": "demo-brain-mr", "title": "Demo Brain MR", "short_name": "Demo-Brain-MR", "subject_prefix": "DEMO-MR",
+        "cancer_type": "Glioblastoma", "sites": ["Brain"], "modality": "MR", "sample": "MR_small.dcm",
+        "body_part": "BRAIN",
+        "summary": "Synthetic demonstration data: MR images built from pydicom's MR sample, 3 subjects x 2 studies x 2 series.",
+    },
+]
+
+
+def create_demo_accounts() -> list[tuple[str, str, str]]:
+    User = get_user_model()
+    for role in roles.ALL_ROLES:
+        Group.objects.get_or_create(name=role)
+    for username, password, role in DEMO_ACCOUNTS:
+        user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
+        if created:
+            user.set_password(password)
+            user.is_staff = role in (roles.CURATOR, roles.ADMIN)
+            user.is_superuser = role == roles.ADMIN
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+    return DEMO_ACCOUNTS
+
+
+@transaction.atomic
+def load_demo_collection(spec: dict, subjects: int = 3, studies: int = 2, series: int = 2, images: int = 3) -> Collection:
+    collection, _ = Collection.objects.update_or_create(
+        slug=spec["slug"],
+        defaults={
+            "title": spec["title"],
+            "short_name": spec["short_name"],
+            "subject_prefix": spec["subject_prefix"],
+            "cancer_type": spec["cancer_type"],
+            "summary": spec["summary"],
+            "description": spec["summary"] + " The pixel values carry a little random noise so no two images are identical.",
+            "license": License.CC_BY_3,
+            "access": Access.PUBLIC,
+            "status": Status.PUBLISHED,
+        },
+    )
+    collection.modalities.set([modality(spec["modality"])])
+    collection.anatomic_sites.set([site(name) for name in spec["sites"]])
+    for s in range(1, subjects + 1):
+        patient = f"{spec['subject_prefix']}-{s:04d}"
+        for t in range(1, studies + 1):
+            for r in range(1, series + 1):
+                key = f"{spec['slug']}:{s}:{t}"
+                built = build_series(
+                    SeriesSpec(
+                        patient_id=patient,
+                        patient_name=patient,
+                        study_key=key,
+                        series_key=f"{key}:{r}",
+                        modality_sample=spec["sample"],
+                        images=images,
+                        study_date=dt.date(2010, 1, 1) + dt.timedelta(days=90 * (t - 1) + 7 * s),
+                        study_description=f"{spec['modality']} {'baseline' if t == 1 else 'follow-up'}",
+                        series_description=f"{spec['modality']} series {r}",
+                        series_number=r,
+                        body_part=spec["body_part"],
+                        patient_sex="F" if s % 2 else "M",
+                    )
+                )
+                for ds, data in built:
+                    index_dataset(collection=collection, ds=ds, stored_file=store_bytes(data))
+    page = wiki.ensure_page(collection, "overview", "Overview")
+    if page.current is None:
+        wiki.save_revision(page=page, body=f"## Summary\n\n{spec['summary']}\n", author=None, comment="Demo data")
+    return refresh_collection_stats(collection)
+
+
+def load_demo() -> list[Collection]:
+    create_demo_accounts()
+    return [load_demo_collection(spec) for spec in DEMO_COLLECTIONS]

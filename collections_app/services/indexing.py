@@ -1,0 +1,161 @@
+"""Putting a (de-identified) DICOM dataset into the imaging index.
+
+Called once per stored file by intake and by the demo loader. It reads attributes from the
+dataset that was already parsed, so no file is opened twice.
+"""
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import Collection, Image, Series, StoredFile, Study, Subject
+
+
+class IndexError_(ValueError):
+    """A dataset lacks what the index needs (named in the message)."""
+
+
+def _text(ds, keyword: str, limit: int) -> str:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (list, tuple)) or getattr(value, "VM", 1) > 1 and not isinstance(value, str):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def _date(ds, keyword: str):
+    value = ds.get(keyword)
+    if not value:
+        return None
+    value = str(value).strip()
+    try:
+        return dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+    except (ValueError, IndexError):
+        return None
+
+
+def _int(ds, keyword: str):
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+@dataclass
+class IndexResult:
+    image: Image
+    created: bool
+
+
+def index_dataset(*, collection: Collection, ds, stored_file: StoredFile, now=None) -> IndexResult:
+    """Create or find Subject/Study/Series/Image for `ds`, whose bytes are `stored_file`.
+
+    Re-indexing the same SOP Instance UID with the same bytes changes nothing. The same UID
+    with other bytes is kept as a second Image row, for the duplicate checks to find.
+    """
+    for keyword in REQUIRED_UIDS:
+        if not str(ds.get(keyword, "") or "").strip():
+            raise IndexError_(f"missing required attribute {keyword}")
+    patient_id = _text(ds, "PatientID", 64)
+    if not patient_id:
+        raise IndexError_("missing required attribute PatientID")
+    now = now or timezone.now()
+    sop_uid = str(ds.SOPInstanceUID).strip()
+
+    with transaction.atomic():
+        subject, _ = Subject.objects.get_or_create(
+            collection=collection,
+            patient_id=patient_id,
+            defaults={
+                "patient_sex": _text(ds, "PatientSex", 16),
+                "ethnic_group": _text(ds, "EthnicGroup", 64),
+                "phantom": collection.species.lower() == "phantom",
+                "species_description": collection.species,
+            },
+        )
+        study, _ = Study.objects.get_or_create(
+            study_instance_uid=str(ds.StudyInstanceUID).strip(),
+            defaults={
+                "collection": collection,
+                "subject": subject,
+                "study_date": _date(ds, "StudyDate"),
+                "study_description": _text(ds, "StudyDescription", 200),
+                "study_id": _text(ds, "StudyID", 16),
+                "patient_age": _text(ds, "PatientAge", 8),
+                "admitting_diagnoses_description": _text(ds, "AdmittingDiagnosesDescription", 200),
+            },
+        )
+        pixel_spacing = ds.get("PixelSpacing")
+        series, _ = Series.objects.get_or_create(
+            series_instance_uid=str(ds.SeriesInstanceUID).strip(),
+            defaults={
+                "collection": collection,
+                "subject": subject,
+                "study": study,
+                "modality": _text(ds, "Modality", 16),
+                "body_part_examined": _text(ds, "BodyPartExamined", 64),
+                "manufacturer": _text(ds, "Manufacturer", 64),
+                "manufacturer_model_name": _text(ds, "ManufacturerModelName", 64),
+                "software_versions": _text(ds, "SoftwareVersions", 128),
+                "protocol_name": _text(ds, "ProtocolName", 128),
+                "series_date": _date(ds, "SeriesDate"),
+                "series_number": _text(ds, "SeriesNumber", 16),
+                "series_description": _text(ds, "SeriesDescription", 200),
+                "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID", 64),
+                "pixel_spacing_row": _float(pixel_spacing[0]) if pixel_spacing else None,
+                "slice_thickness": _float(ds.get("SliceThickness")),
+                "annotations_flag": _text(ds, "Modality", 16) in {"RTSTRUCT", "SEG", "SR", "PR"},
+            },
+        )
+        existing = Image.objects.filter(series=series, sop_instance_uid=sop_uid, stored_file=stored_file).first()
+        if existing is not None:
+            return IndexResult(existing, False)
+        position = ds.get("ImagePositionPatient")
+        image = Image.objects.create(
+            series=series,
+            sop_instance_uid=sop_uid,
+            sop_class_uid=_text(ds, "SOPClassUID", 64),
+            instance_number=_int(ds, "InstanceNumber"),
+            acquisition_number=_int(ds, "AcquisitionNumber"),
+            stored_file=stored_file,
+            file_size=stored_file.size,
+            transfer_syntax_uid=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
+            rows=_int(ds, "Rows"),
+            columns=_int(ds, "Columns"),
+            number_of_frames=_int(ds, "NumberOfFrames") or 1,
+            photometric_interpretation=_text(ds, "PhotometricInterpretation", 16),
+            image_position_patient="\\".join(f"{float(v):g}" for v in position) if position else "",
+            slice_location=_float(ds.get("SliceLocation")),
+        )
+        Series.objects.filter(pk=series.pk).update(
+            image_count=F("image_count") + 1,
+            total_bytes=F("total_bytes") + stored_file.size,
+            max_submission_timestamp=now,
+        )
+    return IndexResult(image, True)
+
+
+def replace_image_file(*, image: Image, stored_file: StoredFile) -> Image:
+    """Point an image at new bytes (a correction), keeping the series totals right."""
+    delta = stored_file.size - image.file_size
+    with transaction.atomic():
+        Image.objects.filter(pk=image.pk).update(stored_file=stored_file, file_size=stored_file.size)
+        Series.objects.filter(pk=image.series_id).update(total_bytes=F("total_bytes") + delta)
+    image.refresh_from_db()
+    return image

@@ -1,0 +1,1 @@
+"""Plain-Python DICOM helpers (no Django): reading, hashing, rendering, synthesizing test data."""

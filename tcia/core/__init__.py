@@ -1,0 +1,1 @@
+"""What every app shares: the audit log, roles and the one permission path."""

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("curation/", include("curation.urls")),
+    path("proposals/", include("proposals.urls")),
+    path("doi/", include("doi.urls")),
+    path("nbia-api/", include("nbia.urls")),
+    path("", include("collections_app.urls")),
+]
