@@ -120,6 +120,9 @@ class Collection(models.Model):
     )
     declared_subjects = models.PositiveIntegerField(null=True, blank=True, help_text="Subjects reported for the collection.")
     citation_note = models.TextField(blank=True, help_text="Extra attribution the submitters ask for.")
+    data_use_agreement = models.TextField(
+        blank=True, help_text="Terms a user must accept before downloading a limited-access collection."
+    )
     # Figures computed from the index by services.stats.refresh_collection_stats; never edited by hand.
     subject_count = models.PositiveIntegerField(default=0, editable=False)
     study_count = models.PositiveIntegerField(default=0, editable=False)
@@ -484,3 +487,17 @@ class WikiRevision(models.Model):
         if self.pk is not None:
             raise ValidationError("Wiki revisions are append-only.")
         super().save(*args, **kwargs)
+
+
+class DataUseAcceptance(models.Model):
+    """A user's acceptance of a limited-access collection's data use agreement (its text digest)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_use_acceptances")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="acceptances")
+    agreement_sha256 = models.CharField(max_length=64, help_text="sha256 of the agreement text that was accepted.")
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "collection", "agreement_sha256"], name="dua_acceptance_unique")
+        ]

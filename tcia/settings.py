@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "proposals",
     "doi",
     "nbia",
+    "api",
 ]
 
 MIDDLEWARE = [

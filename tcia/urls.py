@@ -10,5 +10,6 @@ urlpatterns = [
     path("proposals/", include("proposals.urls")),
     path("doi/", include("doi.urls")),
     path("nbia-api/", include("nbia.urls")),
+    path("api/", include("api.urls")),
     path("", include("collections_app.urls")),
 ]
