@@ -11,5 +11,6 @@ urlpatterns = [
     path("doi/", include("doi.urls")),
     path("nbia-api/", include("nbia.urls")),
     path("api/", include("api.urls")),
+    path("", include("collections_app.data_urls")),
     path("", include("collections_app.urls")),
 ]
