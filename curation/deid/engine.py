@@ -1,0 +1,605 @@
+"""The de-identification engine (no Django here).
+
+Usage::
+
+    engine = Deidentifier(profile=Profile.tcia_default(), uid_root="1.3.6.1.4.1.14519.5.2.1.9999",
+                          secret=b"...", subjects=SubjectMap(prefix="LUNG"),
+                          safe_private=SafePrivateDictionary.load_default(), masks=MaskRules([...]))
+    result = engine.deidentify_dataset(ds)             # in place
+    result = engine.deidentify_file("in.dcm", "out.dcm")
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pydicom
+from pydicom.datadict import DicomDictionary, dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.tag import BaseTag
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
+
+from . import dates as _dates
+from .clean import clean_text, collect_identifiers
+from .pixels import MaskRules, PixelMaskError, apply_masks
+from .private import DATE as P_DATE, DELETE as P_DELETE, KEEP as P_KEEP, UID as P_UID
+from .private import SafePrivateDictionary, normalize_creator
+from .profile import Action, CompiledProfile, Profile
+from .subjects import Subject, SubjectMap, as_resolver
+from .uids import UIDRemapper
+
+A = Action
+_KEEP, _REMOVE, _EMPTY, _DUMMY, _UID, _CLEAN, _SHIFT, _RECURSE, _SUBJECT = range(9)
+N_ACTIONS = 9
+# extra counters
+_C_PRIV_KEEP, _C_PRIV_REMOVE, _C_BAD_DATE = 9, 10, 11
+COUNTER_NAMES = A.NAMES + ("private_kept", "private_removed", "bad_date_removed")
+
+TEXT_VRS = frozenset(("LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE", "CS"))
+BULK_TAGS = frozenset((0x7FE00010, 0x7FE00008, 0x7FE00009))
+
+# UI attributes that name classes, syntaxes or coding resources, not instances: never remapped.
+_UI_KEEP_KEYWORD_PARTS = ("SOPClass", "TransferSyntax", "ImplementationClassUID", "CodingSchemeUID",
+                          "ContextGroupExtensionCreatorUID", "ContextUID", "MappingResourceUID",
+                          "PrivateInformationCreatorUID", "CreatorVersionUID", "SegmentationTemplateUID",
+                          "RepositoryUniqueID", "HomeCommunityID", "RetrieveLocationUID")
+
+DUMMY = {
+    "PN": "ANONYMIZED", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
+    "ST": "ANONYMIZED", "UT": "ANONYMIZED", "UC": "ANONYMIZED", "CS": "ANONYMIZED",
+    "AE": "ANONYMIZED", "UR": "http://anonymized.invalid", "DA": "19000101",
+    "DT": "19000101000000", "TM": "000000", "AS": "000Y", "DS": "0", "IS": "0",
+    "US": 0, "SS": 0, "UL": 0, "SL": 0, "FL": 0.0, "FD": 0.0, "UV": 0, "SV": 0,
+    "AT": 0, "OB": b"\x00\x00", "OW": b"\x00\x00", "UN": b"\x00\x00", "OD": b"\x00" * 8,
+    "OF": b"\x00" * 4, "OL": b"\x00" * 4, "OV": b"\x00" * 8,
+}
+
+# Date attributes shifted by default even though Table E.1-1 does not list them.
+_DATE_VRS = ("DA", "DT")
+
+
+class DeidError(Exception):
+    """A file could not be de-identified (message names the file)."""
+
+
+@dataclass
+class DeidResult:
+    source: str = ""
+    destination: str = ""
+    subject_id: str = ""
+    original_patient_id: str = ""
+    date_offset_days: int = 0
+    counts: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    masked_rects: int = 0
+    sop_instance_uid: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Ctx:
+    __slots__ = ("offset", "counts", "tokens", "warnings", "ds_top")
+
+    def __init__(self, offset, tokens, ds_top):
+        self.offset = offset
+        self.counts = [0] * 12
+        self.tokens = tokens
+        self.warnings = []
+        self.ds_top = ds_top
+
+
+class Deidentifier:
+    def __init__(self, profile: Profile | None = None, uid_root: str = "1.3.6.1.4.1.14519.5.2.1.9999",
+                 secret: bytes | str = b"", subjects=None,
+                 safe_private: SafePrivateDictionary | None = None, masks: MaskRules | None = None,
+                 on_element: Callable[[str, str, object], None] | None = None, table=None,
+                 fill_value: int = 0):
+        self.profile = profile or Profile.tcia_default()
+        self.compiled: CompiledProfile = self.profile.compile(table)
+        self.uids = UIDRemapper(uid_root, secret)
+        self.resolver = as_resolver(subjects)
+        if safe_private is None and self.profile.has("retainSafePrivate"):
+            safe_private = SafePrivateDictionary.load_default()
+        self.safe_private = safe_private or SafePrivateDictionary()
+        self.masks = masks or MaskRules()
+        self.on_element = on_element
+        self.fill_value = fill_value
+        self.edition = self.compiled.table.edition
+        p = self.profile
+        self._full_dates = p.has("retainLongitudinalFullDates")
+        self._modified_dates = p.has("retainLongitudinalModifiedDates")
+        self._retain_uids = p.has("retainUIDs")
+        self._clean_pixels = p.has("cleanPixelData")
+        self._keep_private = self.compiled.private_action != A.REMOVE
+        self._actions = self._build_actions()
+        self._method_text = self._build_method_text()
+
+    # ------------------------------------------------------------------ setup
+    def _build_actions(self) -> dict:
+        """Per-tag action: table rows + defaults for unlisted DA/DT (shift), UI (remap)
+        and SQ (walk) attributes of pydicom's dictionary."""
+        acts: dict = {}
+        date_default = _KEEP if self._full_dates else _SHIFT
+        ui_default = _KEEP if self._retain_uids else _UID
+        for tag, entry in DicomDictionary.items():
+            vr, kw = entry[0], entry[4]
+            if vr in _DATE_VRS:
+                acts[tag] = date_default
+            elif vr == "UI":
+                if any(p in kw for p in _UI_KEEP_KEYWORD_PARTS):
+                    acts[tag] = _KEEP
+                else:
+                    acts[tag] = ui_default
+            elif vr == "SQ":
+                acts[tag] = _RECURSE
+        for tag, act in self.compiled.actions.items():
+            acts[tag] = act
+        return {BaseTag(t): a for t, a in acts.items()}
+
+    def _build_method_text(self) -> list:
+        vals = [f"PS3.15 E.1-1 {self.edition} Basic Profile"[:64]]
+        for code, meaning in self.profile.method_codes()[1:]:
+            vals.append(meaning[:64])
+        return vals
+
+    # ------------------------------------------------------------------ public API
+    def deidentify_dataset(self, ds: Dataset, *, masks: Sequence | None = None,
+                           source: str = "") -> DeidResult:
+        """De-identify ``ds`` in place. ``masks``: per-file rectangles (x, y, w, h) that
+        replace the device-signature rules. Raises DeidError on failure."""
+        res = DeidResult(source=source)
+        d = ds._dict
+        # identity ------------------------------------------------------------
+        pid = ""
+        if 0x00100020 in d:
+            pid = str(ds[0x00100020].value or "").strip()
+        if not pid:
+            res.warnings.append("empty or missing PatientID: mapped to the subject of PatientID ''")
+        subject: Subject = self.resolver.resolve(pid, ds)
+        res.subject_id, res.original_patient_id = subject.subject_id, pid
+        res.date_offset_days = subject.date_offset_days
+        tokens = collect_identifiers(ds)
+        ctx = _Ctx(subject.date_offset_days, tokens, ds)
+        # pixels (before the header walk, while the device signature is intact) ----
+        if self._clean_pixels:
+            rects = list(masks) if masks is not None else self.masks.find(ds)
+            if rects:
+                try:
+                    res.masked_rects = apply_masks(ds, rects, self.fill_value)
+                except PixelMaskError as exc:
+                    raise DeidError(f"{source or 'dataset'}: pixel masking failed: {exc}") from exc
+                except Exception as exc:  # decoder errors
+                    raise DeidError(f"{source or 'dataset'}: cannot decode pixel data for masking: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            elif str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+                res.warnings.append("BurnedInAnnotation is YES but no pixel mask rule matched")
+        # header ---------------------------------------------------------------
+        self._walk(ds, ctx, subject)
+        self._finish(ds, subject)
+        counts = ctx.counts
+        res.counts = {COUNTER_NAMES[i]: n for i, n in enumerate(counts) if n}
+        res.warnings.extend(ctx.warnings)
+        res.sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
+        res.study_instance_uid = str(ds.get("StudyInstanceUID", ""))
+        res.series_instance_uid = str(ds.get("SeriesInstanceUID", ""))
+        if self.on_element is not None:
+            self.report(ds, self.on_element)
+        return res
+
+    def deidentify_file(self, src, dst=None, *, masks: Sequence | None = None) -> DeidResult:
+        """Read ``src`` (path, bytes or binary file object), de-identify, write ``dst``
+        (path or binary file object; None = don't write). Never raises for bad input:
+        problems are returned in ``result.errors`` (each naming the file) and nothing is written."""
+        name = _name_of(src)
+        res = DeidResult(source=name)
+        try:
+            ds = read_dicom(src, name)
+            res = self.deidentify_dataset(ds, masks=masks, source=name)
+            if dst is not None:
+                write_dicom(ds, dst)
+                res.destination = _name_of(dst)
+        except DeidError as exc:
+            res.errors.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a batch
+            res.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return res
+
+    # ------------------------------------------------------------------ walk
+    def _walk(self, ds: Dataset, ctx: _Ctx, subject: Subject) -> None:
+        d = ds._dict
+        acts = self._actions
+        counts = ctx.counts
+        private_tags = None
+        overlay_groups = None
+        for tag in list(d):
+            if tag & 0x10000:  # odd group: private (or illegal)
+                if private_tags is None:
+                    private_tags = []
+                private_tags.append(tag)
+                continue
+            act = acts.get(tag)
+            if act is None:
+                elem = tag & 0xFFFF
+                if elem == 0:                       # group length: drop (recomputed / retired)
+                    del d[tag]
+                    continue
+                grp = tag >> 16
+                if 0x5000 <= grp <= 0x501E:
+                    act = self.compiled.curve_action
+                elif 0x6000 <= grp <= 0x601E and elem in (0x3000, 0x4000):
+                    act = self.compiled.overlay_action
+                    if act == _REMOVE:
+                        if overlay_groups is None:
+                            overlay_groups = set()
+                        overlay_groups.add(grp)
+                else:
+                    vr = d[tag].VR
+                    if vr == "SQ":
+                        act = _RECURSE
+                    elif vr in _DATE_VRS:
+                        act = _KEEP if self._full_dates else _SHIFT
+                    elif vr == "UI":
+                        act = _KEEP if self._retain_uids else _UID
+                    else:
+                        continue
+            if act == _KEEP:
+                e = d[tag]
+                if e.VR == "SQ":
+                    self._walk_seq(ds[tag], ctx, subject)
+                continue
+            if act == _REMOVE:
+                del d[tag]
+                counts[_REMOVE] += 1
+                continue
+            if act == _UID:
+                e = ds[tag]
+                if e.VR == "SQ":
+                    self._walk_seq(e, ctx, subject)
+                elif e.value:
+                    e.value = _map_value(e.value, self.uids)
+                counts[_UID] += 1
+                continue
+            if act == _SHIFT:
+                self._shift(ds, tag, ctx)
+                continue
+            if act == _RECURSE:
+                e = ds[tag]
+                if e.VR == "SQ":
+                    self._walk_seq(e, ctx, subject)
+                elif e.VR == "UI" and e.value and not self._retain_uids:
+                    e.value = _map_value(e.value, self.uids)
+                    counts[_UID] += 1
+                continue
+            if act == _CLEAN:
+                self._clean(ds, tag, ctx, subject)
+                continue
+            if act == _EMPTY:
+                e = d[tag]
+                vr = e.VR or _vr_of(tag)
+                d[tag] = DataElement(tag, vr, DicomSequence() if vr == "SQ" else None)
+                counts[_EMPTY] += 1
+                continue
+            if act == _DUMMY:
+                self._dummy(ds, tag, ctx, subject)
+                continue
+            if act == _SUBJECT:
+                e = d[tag]
+                d[tag] = DataElement(tag, e.VR or _vr_of(tag), subject.subject_id)
+                counts[_SUBJECT] += 1
+                continue
+        if overlay_groups:
+            for tag in list(d):
+                if (tag >> 16) in overlay_groups:
+                    del d[tag]
+                    counts[_REMOVE] += 1
+        if private_tags is not None:
+            self._privates(ds, private_tags, ctx, subject)
+
+    def _walk_seq(self, elem, ctx, subject):
+        for item in elem.value:
+            self._walk(item, ctx, subject)
+
+    def _shift(self, ds, tag, ctx):
+        e = ds[tag]
+        vr = e.VR
+        if not e.value:
+            return
+        fn = _dates.shift_da if vr == "DA" else _dates.shift_dt if vr == "DT" else None
+        if fn is None:
+            return
+        try:
+            e.value = _map_value(e.value, lambda v: fn(v, ctx.offset))
+            ctx.counts[_SHIFT] += 1
+        except _dates.BadDate:
+            ds._dict[tag] = DataElement(tag, vr, None)
+            ctx.counts[_C_BAD_DATE] += 1
+            ctx.warnings.append(f"{_tag_str(tag)}: unparseable {vr} {e.value!r} emptied")
+
+    def _clean(self, ds, tag, ctx, subject):
+        e = ds[tag]
+        vr = e.VR
+        if vr == "SQ":
+            self._walk_seq(e, ctx, subject)
+            return
+        if vr in _DATE_VRS:
+            if self._full_dates:
+                return
+            self._shift(ds, tag, ctx)
+            return
+        if vr == "UI":
+            if e.value and not self._retain_uids:
+                e.value = _map_value(e.value, self.uids)
+                ctx.counts[_UID] += 1
+            return
+        if vr in TEXT_VRS and e.value:
+            tokens = ctx.tokens
+            old = e.value
+            new = _map_value(old, lambda v: clean_text(str(v), tokens))
+            if new != old:
+                e.value = new
+                ctx.counts[_CLEAN] += 1
+            return
+        # TM, numbers, binary: nothing identifying by themselves under the claimed option
+
+    def _dummy(self, ds, tag, ctx, subject):
+        e = ds._dict[tag]
+        vr = e.VR or _vr_of(tag)
+        if vr == "SQ":
+            self._walk_seq(ds[tag], ctx, subject)
+            return
+        if vr == "UI":
+            e = ds[tag]
+            if e.value and not self._retain_uids:
+                e.value = _map_value(e.value, self.uids)
+            ctx.counts[_UID] += 1
+            return
+        if tag in (0x00120040, 0x00120042):  # ClinicalTrialSubjectID / ReadingID
+            val = subject.subject_id
+        else:
+            val = DUMMY.get(vr, b"\x00\x00")
+        ds._dict[tag] = DataElement(tag, vr, val)
+        ctx.counts[_DUMMY] += 1
+
+    def _privates(self, ds, tags, ctx, subject):
+        d = ds._dict
+        counts = ctx.counts
+        if not self._keep_private:
+            for t in tags:
+                del d[t]
+            counts[_C_PRIV_REMOVE] += len(tags)
+            return
+        creators = {}
+        for t in tags:
+            el = t & 0xFFFF
+            if 0x10 <= el <= 0xFF:
+                creators[((t >> 16), el)] = normalize_creator(ds[t].value)
+        kept_blocks = set()
+        lookup = self.safe_private.lookup
+        for t in tags:
+            el = t & 0xFFFF
+            grp = t >> 16
+            if el < 0x1000:
+                continue  # creators decided below; (gggg,0001-000F) and (gggg,0100-0FFF) dropped
+            creator = creators.get((grp, el >> 8))
+            action = lookup(grp, creator, el & 0xFF) if creator is not None else None
+            if action is None or action == P_DELETE:
+                del d[t]
+                counts[_C_PRIV_REMOVE] += 1
+                continue
+            kept_blocks.add((grp, el >> 8))
+            counts[_C_PRIV_KEEP] += 1
+            if action == P_KEEP:
+                if d[t].VR == "SQ":
+                    self._walk_seq(ds[t], ctx, subject)
+                continue
+            e = ds[t]
+            v = e.value
+            if not v:
+                continue
+            if action == P_UID:
+                e.value = _map_value_any(v, self.uids)
+                counts[_UID] += 1
+            elif action == P_DATE and not self._full_dates:
+                try:
+                    e.value = _map_value_any(v, lambda s: _dates.shift_any(s, ctx.offset))
+                    counts[_SHIFT] += 1
+                except _dates.BadDate:
+                    del d[t]
+                    counts[_C_BAD_DATE] += 1
+                    ctx.warnings.append(f"private {_tag_str(t)} ({creator}): unparseable date removed")
+        for t in tags:
+            el = t & 0xFFFF
+            if el < 0x1000 and t in d and not (0x10 <= el <= 0xFF and ((t >> 16), el) in kept_blocks):
+                del d[t]
+                counts[_C_PRIV_REMOVE] += 1
+
+    def _finish(self, ds, subject):
+        """Top-level attributes that record the de-identification."""
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = self._method_text
+        seq = DicomSequence()
+        for code, meaning in self.profile.method_codes():
+            it = Dataset()
+            it.CodeValue = code
+            it.CodingSchemeDesignator = "DCM"
+            it.CodeMeaning = meaning
+            seq.append(it)
+        ds.DeidentificationMethodCodeSequence = seq
+        if self._full_dates:
+            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+        elif self._modified_dates:
+            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        else:
+            ds.LongitudinalTemporalInformationModified = "REMOVED"
+        fm = getattr(ds, "file_meta", None)
+        if fm is not None:
+            fd = fm._dict
+            for t in (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102):
+                if t in fd:
+                    del fd[t]
+            if "SOPInstanceUID" in ds:
+                fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            if "SOPClassUID" in ds:
+                fm.MediaStorageSOPClassUID = ds.SOPClassUID
+
+    # ------------------------------------------------------------------ reporting
+    @staticmethod
+    def report(ds: Dataset, hook: Callable[[str, str, object], None]) -> None:
+        """Call ``hook(tag_path, vr, value)`` for every non-sequence element of ``ds``
+        (file meta first). Sequences are descended; paths look like
+        ``(0008,1115)[0](0020,000E)``; private elements ``(0019,"SIEMENS CT VA0  COAD",92)``.
+        Bulk data (pixel data, and binary values > 1 KiB) is passed as ``None``."""
+        fm = getattr(ds, "file_meta", None)
+        if fm is not None:
+            _report(fm, "", hook)
+        _report(ds, "", hook)
+
+
+def _report(ds, prefix, hook):
+    d = ds._dict
+    creators = None
+    for tag in sorted(d):
+        e = ds[tag]
+        grp, el = tag >> 16, tag & 0xFFFF
+        if grp & 1 and el >= 0x1000:
+            if creators is None:
+                creators = {}
+            key = (grp, el >> 8)
+            if key not in creators:
+                ct = (grp << 16) | (el >> 8)
+                creators[key] = normalize_creator(ds[ct].value) if ct in d else ""
+            p = f'{prefix}({grp:04X},"{creators[key]}",{el & 0xFF:02x})'
+        else:
+            p = f"{prefix}({grp:04X},{el:04X})"
+        vr = e.VR
+        if vr == "SQ":
+            for i, item in enumerate(e.value):
+                _report(item, f"{p}[{i}]", hook)
+            continue
+        v = e.value
+        if tag in BULK_TAGS or (isinstance(v, (bytes, bytearray)) and len(v) > 1024):
+            v = None
+        hook(p, vr, v)
+
+
+# ---------------------------------------------------------------------- helpers
+def _map_value(v, fn):
+    if isinstance(v, (MultiValue, list, tuple)):
+        return [fn(x) for x in v]
+    return fn(v)
+
+
+def _map_value_any(v, fn):
+    """Like _map_value, for private values that may be raw bytes (implicit VR / UN)."""
+    if isinstance(v, (bytes, bytearray)):
+        text = bytes(v).decode("latin-1").rstrip("\x00 ")
+        parts = text.split("\\")
+        out = "\\".join(fn(p) for p in parts).encode("latin-1")
+        if len(out) % 2:
+            out += b"\x00" if fn.__class__ is UIDRemapper else b" "
+        return out
+    return _map_value(v, fn)
+
+
+def _vr_of(tag) -> str:
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+    return vr.split(" or ")[0] if " or " in vr else vr
+
+
+def _tag_str(tag) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _name_of(x) -> str:
+    if isinstance(x, (str, os.PathLike)):
+        return str(x)
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return str(getattr(x, "name", "<stream>"))
+
+
+def read_dicom(src, name: str | None = None) -> Dataset:
+    """Read a DICOM file (path, bytes or file object) or raise DeidError naming it."""
+    name = name or _name_of(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        src = io.BytesIO(bytes(src))
+    try:
+        try:
+            ds = pydicom.dcmread(src)
+        except InvalidDicomError:
+            if hasattr(src, "seek"):
+                src.seek(0)
+            ds = pydicom.dcmread(src, force=True)
+            d = ds._dict
+            if 0x00080016 not in d or 0x00080018 not in d or not _plausible(ds):
+                raise DeidError(f"{name}: not a DICOM file (no preamble/DICM and no SOP Class/Instance UID)")
+    except DeidError:
+        raise
+    except FileNotFoundError as exc:
+        raise DeidError(f"{name}: file not found") from exc
+    except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise DeidError(f"{name}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    _check_truncated(ds, name)
+    return ds
+
+
+def _plausible(ds) -> bool:
+    try:
+        uid = str(ds.SOPClassUID)
+        return uid.startswith("1.") or uid.startswith("2.")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _check_truncated(ds, name):
+    d = ds._dict
+    if not d:
+        raise DeidError(f"{name}: empty or truncated DICOM file (no data elements)")
+    last = d[max(d)]
+    if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value is not None \
+            and len(last.value) < last.length:
+        raise DeidError(f"{name}: truncated DICOM file: element {_tag_str(last.tag)} has "
+                        f"{len(last.value)} of {last.length} bytes")
+    if 0x7FE00010 in d and hasattr(ds, "file_meta"):
+        ts = ds.file_meta.get("TransferSyntaxUID")
+        pd = d[0x7FE00010]
+        if ts is not None and not ts.is_compressed and isinstance(pd, (RawDataElement, DataElement)):
+            try:
+                expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
+                            * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated)) // 8
+            except (AttributeError, ValueError, TypeError):
+                return
+            have = len(pd.value) if pd.value is not None else 0
+            if have < expected:
+                raise DeidError(f"{name}: truncated DICOM file: PixelData has {have} of {expected} bytes")
+
+
+def write_dicom(ds: Dataset, dst) -> None:
+    fm = getattr(ds, "file_meta", None)
+    if fm is None or "TransferSyntaxUID" not in fm:
+        if fm is None:
+            ds.file_meta = fm = FileMetaDataset()
+        if ds.is_implicit_VR is False:
+            fm.TransferSyntaxUID = ExplicitVRLittleEndian if ds.is_little_endian is not False else ExplicitVRBigEndian
+        else:
+            fm.TransferSyntaxUID = ImplicitVRLittleEndian
+        fm.MediaStorageSOPClassUID = ds.SOPClassUID
+        fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if isinstance(dst, (str, os.PathLike)):
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(dst, enforce_file_format=True)
