@@ -1,0 +1,132 @@
+"""Forms parse input; the services decide and write."""
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+
+from collections_app.models import AnatomicSite, Modality
+
+from .models import SCORE_LABELS, Outcome, Proposal, ProposalStatus
+
+SCORE_CHOICES = [
+    (1, "1 – poor"), (2, "2 – fair"), (3, "3 – good"), (4, "4 – very good"), (5, "5 – excellent"),
+]
+
+
+class ProposalForm(forms.ModelForm):
+    """Everything optional except the title: drafts may be half written. Submission asks
+    Proposal.submission_errors() for the rest."""
+
+    anatomic_sites = forms.ModelMultipleChoiceField(
+        AnatomicSite.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Anatomic sites"
+    )
+    modalities = forms.ModelMultipleChoiceField(
+        Modality.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Modalities"
+    )
+
+    class Meta:
+        model = Proposal
+        fields = [
+            "title", "cancer_type", "anatomic_sites", "modalities", "number_of_subjects", "promised_series",
+            "estimated_size_gb", "description", "clinical_data", "analysis_results", "data_quality",
+            "scientific_value", "reuse_potential", "license_requested", "deidentification",
+        ]
+        labels = {
+            "number_of_subjects": "Number of subjects",
+            "promised_series": "Expected number of image series (optional)",
+            "estimated_size_gb": "Estimated size (GB)",
+            "clinical_data": "Clinical data offered",
+            "analysis_results": "Analysis results offered",
+            "data_quality": "Data-quality statement",
+            "scientific_value": "Scientific value",
+            "reuse_potential": "Potential for reuse",
+            "license_requested": "License requested",
+            "deidentification": "De-identification state",
+        }
+        widgets = {
+            name: forms.Textarea(attrs={"rows": 4})
+            for name in ("description", "clinical_data", "analysis_results", "data_quality", "scientific_value", "reuse_potential")
+        }
+
+
+class AttachmentForm(forms.Form):
+    file = forms.FileField(label="Attach a file", help_text="A protocol, data dictionary or sample report. No patient data.")
+
+
+class QuestionForm(forms.Form):
+    text = forms.CharField(label="Question to the submitter", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+
+
+class AnswerForm(forms.Form):
+    text = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+
+
+class ScoreForm(forms.Form):
+    data_quality = forms.TypedChoiceField(
+        label=SCORE_LABELS["data_quality"], choices=SCORE_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+    scientific_value = forms.TypedChoiceField(
+        label=SCORE_LABELS["scientific_value"], choices=SCORE_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+    reuse_potential = forms.TypedChoiceField(
+        label=SCORE_LABELS["reuse_potential"], choices=SCORE_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+    comment = forms.CharField(
+        label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=10000,
+        help_text="Your reasons, for the other members and the chair. The submitter does not see scores or comments.",
+    )
+
+
+class DecisionForm(forms.Form):
+    outcome = forms.ChoiceField(label="Decision", choices=Outcome.choices, widget=forms.RadioSelect)
+    reason = forms.CharField(
+        label="Reason", widget=forms.Textarea(attrs={"rows": 5}), max_length=10000,
+        help_text="The submitter reads this in the portal and by e-mail.",
+    )
+
+
+class BoardFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False, label="Status",
+        choices=[("", "Any")] + [c for c in ProposalStatus.choices if c[0] != ProposalStatus.DRAFT],
+    )
+    cancer_type = forms.ChoiceField(required=False, label="Cancer type")
+    modality = forms.ModelChoiceField(Modality.objects.all(), required=False, to_field_name="code", empty_label="Any")
+
+    def __init__(self, *args, cancer_types=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["cancer_type"].choices = [("", "Any")] + [(c, c) for c in cancer_types]
+
+
+class RegistrationForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Username", help_text="Letters, digits and @/./+/-/_ only.")
+    email = forms.EmailField(label="E-mail", help_text="Committee questions and decisions are sent here.")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
+
+    def clean_username(self):
+        User = get_user_model()
+        username = self.cleaned_data["username"]
+        User.username_validator(username)
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this e-mail exists; log in instead.")
+        return email
+
+    def clean(self):
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The passwords differ.")
+        elif p1:
+            User = get_user_model()
+            try:
+                password_validation.validate_password(
+                    p1, User(username=data.get("username", ""), email=data.get("email", ""))
+                )
+            except forms.ValidationError as e:
+                self.add_error("password1", e)
+        return data
