@@ -61,6 +61,9 @@ DUMMY = {
     "OF": b"\x00" * 4, "OL": b"\x00" * 4, "OV": b"\x00" * 8,
 }
 
+_T_PIR, _T_METHOD, _T_METHOD_SEQ = BaseTag(0x00120062), BaseTag(0x00120063), BaseTag(0x00120064)
+_T_CV, _T_CSD, _T_CM = BaseTag(0x00080100), BaseTag(0x00080102), BaseTag(0x00080104)
+
 # Date attributes shifted by default even though Table E.1-1 does not list them.
 _DATE_VRS = ("DA", "DT")
 
@@ -147,6 +150,18 @@ class Deidentifier:
         for tag, act in self.compiled.actions.items():
             acts[tag] = act
         return {BaseTag(t): a for t, a in acts.items()}
+
+    def _method_items(self) -> list:
+        items = []
+        for code, meaning in self.profile.method_codes():
+            it = Dataset()
+            it._dict.update({
+                _T_CV: DataElement(_T_CV, "SH", code),
+                _T_CSD: DataElement(_T_CSD, "SH", "DCM"),
+                _T_CM: DataElement(_T_CM, "LO", meaning),
+            })
+            items.append(it)
+        return items
 
     def _build_method_text(self) -> list:
         vals = [f"PS3.15 E.1-1 {self.edition} Basic Profile"[:64]]
@@ -427,16 +442,10 @@ class Deidentifier:
 
     def _finish(self, ds, subject):
         """Top-level attributes that record the de-identification."""
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = self._method_text
-        seq = DicomSequence()
-        for code, meaning in self.profile.method_codes():
-            it = Dataset()
-            it.CodeValue = code
-            it.CodingSchemeDesignator = "DCM"
-            it.CodeMeaning = meaning
-            seq.append(it)
-        ds.DeidentificationMethodCodeSequence = seq
+        d = ds._dict
+        d[_T_PIR] = DataElement(_T_PIR, "CS", "YES")
+        d[_T_METHOD] = DataElement(_T_METHOD, "LO", self._method_text)
+        d[_T_METHOD_SEQ] = DataElement(_T_METHOD_SEQ, "SQ", DicomSequence(self._method_items()))
         if self._full_dates:
             ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
         elif self._modified_dates:
