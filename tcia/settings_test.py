@@ -10,4 +10,5 @@ from .settings import *  # noqa: E402,F401,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+STATIC_ROOT = tempfile.mkdtemp(prefix="tcia-test-static-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make run` (portal with demo data) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv migrate demo worker bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	./scripts/run.sh
+
+test: $(STAMP)
+	./scripts/test.sh
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	@echo "Benchmarks live in bench/; see docs/benchmarks.md for how to run each."
+
+clean:
+	rm -rf var $(VENV)
