@@ -303,7 +303,7 @@ class Deidentifier:
             if act == _EMPTY:
                 e = d[tag]
                 vr = e.VR or _vr_of(tag)
-                d[tag] = DataElement(tag, vr, DicomSequence() if vr == "SQ" else None)
+                d[tag] = DataElement(tag, vr, _empty(vr))
                 counts[_EMPTY] += 1
                 continue
             if act == _DUMMY:
@@ -338,7 +338,7 @@ class Deidentifier:
             e.value = _map_value(e.value, lambda v: fn(v, ctx.offset))
             ctx.counts[_SHIFT] += 1
         except _dates.BadDate:
-            ds._dict[tag] = DataElement(tag, vr, None)
+            ds._dict[tag] = DataElement(tag, vr, "")
             ctx.counts[_C_BAD_DATE] += 1
             ctx.warnings.append(f"{_tag_str(tag)}: unparseable {vr} {e.value!r} emptied")
 
@@ -520,6 +520,16 @@ def _map_value_any(v, fn):
             out += b"\x00" if fn.__class__ is UIDRemapper else b" "
         return out
     return _map_value(v, fn)
+
+
+_STR_VRS = frozenset(("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
+                      "UC", "UI", "UR", "UT"))
+
+
+def _empty(vr):
+    if vr == "SQ":
+        return DicomSequence()
+    return "" if vr in _STR_VRS else None
 
 
 def _vr_of(tag) -> str:
