@@ -1,0 +1,98 @@
+"""Reads for DOIs: what a DOI names, and the figures landing pages and metadata show.
+
+`doi_url_for_collection` is the one call other apps (the NBIA API's Collection URI /
+DataDescriptionURI) need: "https://doi.org/<concept doi>" or "" while the collection has none.
+"""
+from django.db.models import Count, Q, Sum
+
+from collections_app.models import Collection, CollectionVersion, Series, VersionEntry
+
+from .models import DOI
+
+
+def doi_url_for_collection(collection: Collection) -> str:
+    """The collection's concept DOI as an https URL, or "" if it has no registered DOI."""
+    doi = (
+        DOI.objects.filter(collection_id=collection.pk, kind=DOI.Kind.CONCEPT)
+        .exclude(state=DOI.State.DRAFT)
+        .values_list("doi", flat=True)
+        .first()
+    )
+    return f"https://doi.org/{doi}" if doi else ""
+
+
+def concept_doi(collection: Collection) -> DOI | None:
+    return DOI.objects.filter(collection=collection, kind=DOI.Kind.CONCEPT).first()
+
+
+def version_doi(version: CollectionVersion) -> DOI | None:
+    return DOI.objects.filter(version=version).first()
+
+
+def citable_doi_for_version(version: CollectionVersion) -> DOI | None:
+    """The DOI that cites exactly this version: its own (major versions) or else the concept DOI."""
+    return version_doi(version) or concept_doi(version.collection)
+
+
+def published_versions(collection: Collection):
+    return CollectionVersion.objects.filter(collection=collection).order_by("-number")
+
+
+def latest_version(collection: Collection) -> CollectionVersion | None:
+    return published_versions(collection).filter(withdrawn_at__isnull=True).first()
+
+
+def version_series(version: CollectionVersion):
+    return Series.objects.filter(pk__in=VersionEntry.objects.filter(version=version).values("series_id"))
+
+
+def series_facts(series_qs) -> dict:
+    agg = series_qs.aggregate(
+        subjects=Count("subject_id", distinct=True), studies=Count("study_id", distinct=True), series=Count("id")
+    )
+    modalities = sorted({m for m in series_qs.values_list("modality", flat=True).distinct() if m})
+    body_parts = sorted({b for b in series_qs.values_list("body_part_examined", flat=True).distinct() if b})
+    return {**agg, "modalities": modalities, "body_parts": body_parts}
+
+
+def version_facts(version: CollectionVersion) -> dict:
+    facts = series_facts(version_series(version))
+    facts["images"] = version.image_count
+    facts["bytes"] = version.total_bytes
+    return facts
+
+
+def subset_series(subset):
+    return Series.objects.filter(pk__in=subset.items.values("series_id"))
+
+
+def subset_facts(subset) -> dict:
+    facts = series_facts(subset_series(subset))
+    facts["images"] = subset.image_count
+    facts["bytes"] = subset.total_bytes
+    return facts
+
+
+def derived_facts(dataset) -> dict:
+    agg = dataset.files.aggregate(n=Count("id"), size=Sum("stored_file__size"))
+    return {"files": agg["n"] or 0, "bytes": agg["size"] or 0}
+
+
+def subsets_from(collection: Collection):
+    """Published subsets drawing on `collection` (for the reverse HasPart/IsSourceOf relations)."""
+    from .models import DatasetStatus, Subset
+
+    return Subset.objects.filter(items__series__collection=collection, status=DatasetStatus.PUBLISHED).distinct()
+
+
+def resolve(doi: str) -> DOI | None:
+    return DOI.objects.filter(doi=doi.strip().lower()).select_related("collection", "version", "subset", "derived").first()
+
+
+def dois_pointing_to(collection: Collection) -> dict:
+    """Subset and derived DOIs that name `collection` as a source, for reverse relations."""
+    subsets = DOI.objects.filter(kind=DOI.Kind.SUBSET, subset__in=subsets_from(collection)).exclude(state=DOI.State.DRAFT)
+    derived = DOI.objects.filter(
+        Q(kind=DOI.Kind.DERIVED) & Q(derived__sources=collection) & Q(derived__status="published")
+    ).exclude(state=DOI.State.DRAFT)
+    return {"subsets": list(subsets), "derived": list(derived)}

@@ -1,0 +1,263 @@
+"""Minting and updating DOIs, and the decisions around subsets and analysis results.
+
+Database rows are written first (inside the caller's transaction); talking to the registry
+(`sync`) happens after, and a registry failure leaves the DOI in its previous state with the
+error in `last_error` so `sync` can simply be run again (it is idempotent: it always sends the
+complete, freshly built and validated record).
+"""
+import hashlib
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from collections_app.models import Collection, CollectionVersion, VersionEntry
+from collections_app.selectors import latest_version_with_series, released_series
+from tcia.core.audit import log
+
+from . import conf, metadata, selectors
+from .models import DOI, DatasetStatus, DerivedDataset, DerivedFile, Subset, SubsetItem
+from .providers import ProviderError, get_provider
+
+logger = logging.getLogger(__name__)
+
+
+class SubsetError(ValueError):
+    pass
+
+
+def landing_url(doi: str) -> str:
+    return f"{conf.site_url()}/doi/{doi}"
+
+
+def _create(provider=None, **fields) -> DOI:
+    provider = provider or get_provider()
+    for _ in range(10):
+        doi = provider.new_doi()
+        try:
+            with transaction.atomic():
+                return DOI.objects.create(doi=doi, provider=provider.name, url=landing_url(doi), **fields)
+        except IntegrityError:
+            if DOI.objects.filter(doi=doi).exists():
+                continue  # random suffix collision: draw again
+            raise
+    raise RuntimeError("could not draw an unused DOI suffix")
+
+
+def ensure_concept_doi(collection: Collection, provider=None) -> DOI:
+    existing = selectors.concept_doi(collection)
+    return existing or _create(provider, kind=DOI.Kind.CONCEPT, collection=collection)
+
+
+def create_version_doi(version: CollectionVersion, provider=None) -> DOI:
+    existing = selectors.version_doi(version)
+    return existing or _create(provider, kind=DOI.Kind.VERSION, collection=version.collection, version=version)
+
+
+def desired_state(doi: DOI) -> str:
+    if doi.kind == DOI.Kind.VERSION:
+        return DOI.State.REGISTERED if doi.version.withdrawn_at else DOI.State.FINDABLE
+    if doi.kind == DOI.Kind.CONCEPT:
+        return DOI.State.FINDABLE if selectors.latest_version(doi.collection) else DOI.State.REGISTERED
+    obj = doi.subset if doi.kind == DOI.Kind.SUBSET else doi.derived
+    return DOI.State.REGISTERED if obj.status == DatasetStatus.WITHDRAWN else DOI.State.FINDABLE
+
+
+def sync(doi: DOI, provider=None) -> DOI:
+    """Build and validate the record, then move the DOI to the state its data calls for.
+
+    draft → findable (reserve, send metadata and URL, publish); findable → registered when the
+    data are withdrawn (hide); otherwise send the new metadata. Raises MetadataInvalid before
+    any request when the record does not validate.
+    """
+    provider = provider or get_provider(doi.provider)
+    record = metadata.validate(metadata.build(doi))
+    target = desired_state(doi)
+    try:
+        if doi.state == DOI.State.DRAFT:
+            provider.reserve(doi.doi, record)
+            provider.publish(doi.doi, record, doi.url)
+            if target == DOI.State.REGISTERED:
+                provider.hide(doi.doi, record, doi.url)
+        elif doi.state == DOI.State.FINDABLE and target == DOI.State.REGISTERED:
+            provider.hide(doi.doi, record, doi.url)
+        elif doi.state == DOI.State.REGISTERED and target == DOI.State.FINDABLE:
+            provider.publish(doi.doi, record, doi.url)
+        else:
+            provider.update(doi.doi, record, doi.url)
+    except ProviderError as exc:
+        logger.warning("DOI %s not synced: %s", doi.doi, exc)
+        DOI.objects.filter(pk=doi.pk).update(last_error=str(exc)[:2000])
+        doi.last_error = str(exc)
+        return doi
+    doi.metadata = record
+    if doi.registered_at is None:
+        doi.registered_at = timezone.now()
+    doi.state = target
+    doi.last_error = ""
+    doi.save(update_fields=["metadata", "registered_at", "state", "last_error", "updated_at"])
+    return doi
+
+
+def sync_all(dois, provider=None) -> list[DOI]:
+    seen, out = set(), []
+    for d in dois:
+        if d is not None and d.pk not in seen:
+            seen.add(d.pk)
+            out.append(sync(d, provider))
+    return out
+
+
+def dois_for_collection(collection: Collection) -> list[DOI]:
+    """Every DOI whose metadata mentions the collection: version DOIs, then the concept DOI."""
+    versions = list(DOI.objects.filter(kind=DOI.Kind.VERSION, version__collection=collection).order_by("version__number"))
+    concept = selectors.concept_doi(collection)
+    return versions + ([concept] if concept else [])
+
+
+def prepare_for_version(version: CollectionVersion, *, major: bool, provider=None) -> list[DOI]:
+    """Create the DOI rows a new version needs (called inside the publishing transaction).
+
+    Returns the DOIs whose metadata must be (re)sent: the new version DOI, the previous major
+    version DOI (it gains IsPreviousVersionOf) and the concept DOI (HasVersion, version number).
+    """
+    concept = ensure_concept_doi(version.collection, provider)
+    touched = []
+    if major:
+        touched.append(create_version_doi(version, provider))
+        previous = (
+            DOI.objects.filter(kind=DOI.Kind.VERSION, version__collection=version.collection, version__number__lt=version.number)
+            .order_by("-version__number")
+            .first()
+        )
+        if previous:
+            touched.append(previous)
+    touched.append(concept)
+    return touched
+
+
+@transaction.atomic
+def withdraw_version(version: CollectionVersion, *, actor, reason: str) -> CollectionVersion:
+    """Withdraw a version: its downloads stop, its DOI becomes Registered and resolves to a 410
+    tombstone that keeps the citation."""
+    if not reason.strip():
+        raise ValueError("A reason is required to withdraw a version.")
+    if version.withdrawn_at is None:
+        now = timezone.now()
+        CollectionVersion.objects.filter(pk=version.pk).update(withdrawn_at=now, withdrawn_reason=reason.strip())
+        version.refresh_from_db()
+        log("collection.withdraw_version", actor=actor, obj=version, reason=reason.strip(), number=version.number)
+    touched = dois_for_collection(version.collection)
+    sync_all(touched)
+    return version
+
+
+# Subsets -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_subset(*, user, title: str, description: str, series_ids, creators=None) -> Subset:
+    """A researcher asks for a DOI for the series in their cart. Each series is pinned to the
+    latest version holding it now, so what the curator approves is what was asked for."""
+    if not getattr(user, "is_authenticated", False):
+        raise SubsetError("Log in to request a DOI.")
+    series = list(released_series(user).filter(pk__in=list(series_ids)).select_related("collection"))
+    if not series:
+        raise SubsetError("The selection holds no released series.")
+    if not title.strip() or not description.strip():
+        raise SubsetError("A title and a description of the selection are required.")
+    subset = Subset.objects.create(
+        title=title.strip(), description=description.strip(), requested_by=user, creators=creators or [],
+        status=DatasetStatus.REQUESTED,
+    )
+    items = []
+    for s in series:
+        version = latest_version_with_series(s)
+        if version is None:
+            raise SubsetError(f"Series {s.series_instance_uid} is in no published version yet.")
+        items.append(SubsetItem(subset=subset, series=s, version=version))
+    SubsetItem.objects.bulk_create(items)
+    log("doi.subset_request", actor=user, obj=subset, series=len(items))
+    return subset
+
+
+def subset_manifest_digest(subset: Subset) -> tuple[str, int, int]:
+    h = hashlib.sha256()
+    count = size = 0
+    pairs = list(subset.items.values_list("version_id", "series_id"))
+    rows = []
+    for version_id, series_id in pairs:
+        rows += list(
+            VersionEntry.objects.filter(version_id=version_id, series_id=series_id).values_list(
+                "sop_instance_uid", "stored_file__sha256", "stored_file__size"
+            )
+        )
+    for sop, sha, n in sorted(rows):
+        h.update(f"{sop} {sha}\n".encode())
+        count += 1
+        size += n
+    return h.hexdigest(), count, size
+
+
+def approve_subset(subset: Subset, *, actor, note: str = "", provider=None) -> DOI:
+    with transaction.atomic():
+        subset = Subset.objects.select_for_update().get(pk=subset.pk)
+        if subset.status != DatasetStatus.REQUESTED:
+            raise SubsetError(f"This request is {subset.get_status_display().lower()}, not awaiting a decision.")
+        digest, count, size = subset_manifest_digest(subset)
+        subset.status = DatasetStatus.PUBLISHED
+        subset.decided_by = actor
+        subset.decided_at = timezone.now()
+        subset.decision_note = note
+        subset.manifest_sha256, subset.image_count, subset.total_bytes = digest, count, size
+        subset.save()
+        doi = _create(provider, kind=DOI.Kind.SUBSET, subset=subset)
+        log("doi.subset_approve", actor=actor, obj=subset, doi=doi.doi, manifest_sha256=digest, reason=note)
+    sync(doi, provider)
+    # The sources gain HasPart/IsSourceOf: resend their complete records.
+    sync_all(metadata.subset_targets(subset), provider)
+    doi.refresh_from_db()
+    return doi
+
+
+@transaction.atomic
+def reject_subset(subset: Subset, *, actor, note: str) -> Subset:
+    if subset.status != DatasetStatus.REQUESTED:
+        raise SubsetError("Only open requests can be rejected.")
+    subset.status = DatasetStatus.REJECTED
+    subset.decided_by, subset.decided_at, subset.decision_note = actor, timezone.now(), note
+    subset.save()
+    log("doi.subset_reject", actor=actor, obj=subset, reason=note)
+    return subset
+
+
+# Analysis results ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_derived(*, actor, slug: str, title: str, summary: str = "", description: str = "", sources=(),
+                   files=(), creators=None, result_type: str = "Analysis Results", license: str = "CC-BY-4.0") -> DerivedDataset:
+    """files: iterable of (name, StoredFile, description)."""
+    dataset = DerivedDataset.objects.create(
+        slug=slug, title=title, summary=summary, description=description, creators=creators or [],
+        result_type=result_type, license=license, created_by=actor,
+    )
+    dataset.sources.set(list(sources))
+    DerivedFile.objects.bulk_create([DerivedFile(dataset=dataset, name=n, stored_file=f, description=d) for n, f, d in files])
+    log("doi.derived_create", actor=actor, obj=dataset, files=len(files), sources=[s.slug for s in sources])
+    return dataset
+
+
+def publish_derived(dataset: DerivedDataset, *, actor, provider=None) -> DOI:
+    with transaction.atomic():
+        if not dataset.files.exists():
+            raise SubsetError("Add at least one file before publishing analysis results.")
+        dataset.status = DatasetStatus.PUBLISHED
+        dataset.published_at = dataset.published_at or timezone.now()
+        dataset.save(update_fields=["status", "published_at"])
+        doi = DOI.objects.filter(derived=dataset).first() or _create(provider, kind=DOI.Kind.DERIVED, derived=dataset)
+        log("doi.derived_publish", actor=actor, obj=dataset, doi=doi.doi)
+    sync(doi, provider)
+    sync_all([selectors.concept_doi(s) for s in dataset.sources.all()], provider)
+    doi.refresh_from_db()
+    return doi
