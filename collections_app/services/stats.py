@@ -30,5 +30,5 @@ def images_per_modality(collection: Collection) -> list[tuple[str, int]]:
 
 def indexed_values(collection: Collection, field: str) -> list[str]:
     return sorted(
-        v for v in Series.objects.filter(collection=collection).values_list(field, flat=True).distinct() if v
+        v for v in Series.objects.filter(collection=collection).order_by().values_list(field, flat=True).distinct() if v
     )

@@ -47,3 +47,12 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off(tmp_path):
     env["DJANGO_SECRET_KEY"] = "x" * 50
     ok = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.django_db
+def test_collection_page_lists_each_indexed_modality_once(client):
+    collection = load_demo_collection(DEMO_COLLECTIONS[0], subjects=1, studies=1, series=3, images=1)
+    html = client.get(reverse("collection_detail", args=[collection.slug])).content.decode()
+    facts = html.split("<dt>Modalities</dt>")[1].split("</dd>")[0]
+    assert facts.count(">CT<") == 1
+    assert "BodyPartExamined: CHEST)" in html
