@@ -281,7 +281,7 @@ def notifications(request):
     if not request.user.is_authenticated:
         raise Http404("Not found")
     if request.method == "POST":
-        ids = request.POST.getlist("notification") or None
+        ids = None if "all" in request.POST else request.POST.getlist("notification")
         count = services.mark_read(user=request.user, notification_ids=ids)
         messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} as read.")
         return redirect("proposals:notifications")
