@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Mounted at /nbia-api/: the NBIA-compatible services and the token endpoint."""
+from django.urls import path
+
+from . import views
 
 app_name = "nbia"
-urlpatterns: list = []
+urlpatterns = [
+    path("oauth/token", views.oauth_token, name="oauth_token"),
+    path("services/<str:generation>/<str:endpoint>", views.service, name="service"),
+]
