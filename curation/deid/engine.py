@@ -621,4 +621,4 @@ def write_dicom(ds: Dataset, dst) -> None:
         fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     if isinstance(dst, (str, os.PathLike)):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(dst, enforce_file_format=True)
+    pydicom.dcmwrite(dst, ds, enforce_file_format=True)

@@ -451,7 +451,8 @@ def test_unparseable_date_is_emptied_with_warning():
 
 # --------------------------------------------------------------------- dciodvfy
 SAMPLES_FOR_VALIDATION = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtdose.dcm", "rtstruct.dcm",
-                          "JPEG2000.dcm", "SC_rgb.dcm", "examples_overlay.dcm", "MR_small_RLE.dcm"]
+                          "JPEG2000.dcm", "SC_rgb_rle_2frame.dcm", "examples_overlay.dcm", "MR_small_RLE.dcm",
+                          "SC_rgb_jpeg_dcmtk.dcm", "examples_ybr_color.dcm"]
 
 
 def _dciodvfy_errors(path: Path) -> set:
