@@ -1,0 +1,323 @@
+"""Download packages: a streamed zip in NBIA Data Retriever's descriptive layout, and .tcia manifests.
+
+A package is a list of ZipMembers whose sizes and CRC-32s are known before a byte is sent
+(StoredFile keeps them), so the response has an exact Content-Length and the archive files are
+copied, never hashed, while streaming. The layout inside the zip:
+
+    <root>/<Collection>/LICENSE
+    <root>/<Collection>/<PatientID>/<MM-dd-yyyy>-[<StudyID>-][<StudyDesc≤53>-]<last5 StudyUID>/
+          [<SeriesNumber>-][<SeriesDesc≤53>-]<last5 SeriesUID>/1-NNN.dcm
+    <root>/metadata.csv        the Retriever's 17 columns, CRLF, unquoted, sanitised
+    <root>/sha256sums.txt      "<sha256>  <path>" for every other member (sha256sum -c format)
+
+Everything in a package is derived from frozen data (the version's manifest and its creation
+time), so downloading the same version twice gives byte-identical zips.
+"""
+import datetime as dt
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
+from ..selectors import SeriesFile, latest_version_with_series, series_files
+from .zipstream import ZipMember, zip_length
+
+METADATA_COLUMNS = [
+    "Series UID", "Collection", "3rd Party Analysis", "Data Description URI", "Subject ID", "Study UID",
+    "Study Description", "Study Date", "Series Description", "Manufacturer", "Modality", "SOP Class Name",
+    "SOP Class UID", "Number of Images", "File Size", "File Location", "Download Timestamp",
+]
+
+_UNSAFE_PATH = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+_UNSAFE_CSV = re.compile(r"[^A-Za-z0-9 .\-]")
+
+
+@dataclass(frozen=True)
+class PinnedSeries:
+    """A series and the version whose frozen files it is served from."""
+
+    series: Series
+    version: CollectionVersion
+
+
+@dataclass
+class Package:
+    name: str
+    members: list[ZipMember]
+    series: list[PinnedSeries]
+    when: dt.datetime
+    checksums: list[tuple[str, str]] = field(default_factory=list)  # (path, sha256) of every member but the list itself
+
+    @functools.cached_property
+    def length(self) -> int:
+        return zip_length(self.members)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.zip"
+
+
+# Naming -------------------------------------------------------------------------------------
+
+
+def path_part(text: str, limit: int | None = None) -> str:
+    text = (text or "").strip()
+    if limit:
+        text = text[:limit]
+    return _UNSAFE_PATH.sub("-", text).strip()
+
+
+def last5(uid: str) -> str:
+    return uid[-5:]
+
+
+def study_folder(study) -> str:
+    date = study.study_date.strftime("%m-%d-%Y") if study.study_date else "NA"
+    parts = [date]
+    if study.study_id:
+        parts.append(path_part(study.study_id))
+    if study.study_description:
+        parts.append(path_part(study.study_description, 53))
+    parts.append(last5(study.study_instance_uid))
+    return "-".join(p for p in parts if p)
+
+
+def series_folder(series) -> str:
+    parts = []
+    if series.series_number:
+        parts.append(path_part(series.series_number))
+    if series.series_description:
+        parts.append(path_part(series.series_description, 53))
+    parts.append(last5(series.series_instance_uid))
+    return "-".join(p for p in parts if p)
+
+
+def series_path(series) -> str:
+    return "/".join([
+        path_part(series.collection.short_name), path_part(series.subject.patient_id), study_folder(series.study), series_folder(series),
+    ])
+
+
+def file_names(files: list[SeriesFile]) -> list[str]:
+    """NBIA's NewFileNames: '<acquisition ordinal>-<counter within acquisition>.dcm', both zero-padded
+    to the width of their largest value; files are already sorted by InstanceNumber, nulls first."""
+    acquisitions = sorted({f.acquisition_number for f in files}, key=lambda a: (a is not None, a or 0))
+    ordinal = {a: i + 1 for i, a in enumerate(acquisitions)}
+    counters: dict = {}
+    pairs = []
+    for f in files:
+        counters[f.acquisition_number] = counters.get(f.acquisition_number, 0) + 1
+        pairs.append((ordinal[f.acquisition_number], counters[f.acquisition_number]))
+    acq_width = len(str(max((a for a, _ in pairs), default=1)))
+    inst_width = len(str(max((i for _, i in pairs), default=1)))
+    return [f"{a:0{acq_width}d}-{i:0{inst_width}d}.dcm" for a, i in pairs]
+
+
+def sanitize(text) -> str:
+    text = _UNSAFE_CSV.sub("", str(text or "")).strip()
+    return text or "NA"
+
+
+def human_size(n: int) -> str:
+    """Base-1000 sizes as the Retriever writes them: '12.34 MB'."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1000
+    return f"{value:.2f} TB"
+
+
+def sop_class_name(uid: str) -> str:
+    if not uid:
+        return ""
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return "" if name == uid else name
+
+
+# Selections ---------------------------------------------------------------------------------
+
+
+def _with_related(qs):
+    return qs.select_related("collection", "subject", "study").order_by("subject__patient_id", "study__study_instance_uid", "series_instance_uid")
+
+
+def version_selection(version: CollectionVersion, *, series_uids=None, study_uids=None) -> list[PinnedSeries]:
+    """The series of `version`, optionally narrowed to some series and/or studies."""
+    qs = Series.objects.filter(pk__in=VersionEntry.objects.filter(version=version).values("series_id"))
+    if series_uids:
+        qs = qs.filter(series_instance_uid__in=list(series_uids))
+    if study_uids:
+        qs = qs.filter(study__study_instance_uid__in=list(study_uids))
+    return [PinnedSeries(s, version) for s in _with_related(qs)]
+
+
+def latest_selection(series_qs) -> list[PinnedSeries]:
+    """Each series from the latest (not withdrawn) version holding it; unversioned series are skipped."""
+    out = []
+    for s in _with_related(series_qs):
+        version = latest_version_with_series(s)
+        if version is not None:
+            out.append(PinnedSeries(s, version))
+    return out
+
+
+def subset_selection(subset) -> list[PinnedSeries]:
+    items = subset.items.select_related("version", "series__collection", "series__subject", "series__study")
+    pinned = [PinnedSeries(i.series, i.version) for i in items]
+    pinned.sort(key=lambda p: (p.series.collection.short_name, p.series.subject.patient_id, p.series.study.study_instance_uid, p.series.series_instance_uid))
+    return pinned
+
+
+# Packages -----------------------------------------------------------------------------------
+
+
+def _opener(stored: StoredFile):
+    path = stored.path()
+    if path is not None:
+        return functools.partial(open, path, "rb", buffering=0)
+    return stored.open
+
+
+def license_text(collection: Collection, version: CollectionVersion | None, cite_as: str) -> str:
+    lines = [f"{collection.title} ({collection.short_name})"]
+    if version is not None:
+        lines.append(f"Version {version.number}, released {version.release_date.isoformat()}")
+    if cite_as:
+        lines.append(f"Cite as: {cite_as}")
+    lines.append("")
+    if collection.license_url:
+        lines.append(f"These data are licensed under {collection.license_short}: {collection.license_url}")
+    else:
+        lines.append(f"These data are licensed under the {collection.license_short} license.")
+    if collection.citation_note:
+        lines += ["", collection.citation_note]
+    if collection.data_use_agreement:
+        lines += ["", "Data use agreement:", collection.data_use_agreement]
+    return "\n".join(lines) + "\n"
+
+
+def _cite_url(version: CollectionVersion) -> str:
+    from doi.selectors import citable_doi_for_version
+
+    d = citable_doi_for_version(version)
+    return d.https if d is not None and d.state != "draft" else ""
+
+
+def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime | None = None) -> Package:
+    """The zip members for `selection`. `when` stamps metadata.csv and the entries (default: the
+    newest version's creation time, so repeated downloads are identical)."""
+    if when is None:
+        when = max((p.version.created_at for p in selection), default=timezone.now())
+    local_when = timezone.localtime(when) if timezone.is_aware(when) else when
+    mtime = local_when.replace(tzinfo=None, microsecond=0)
+    stamp = local_when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local_when.microsecond // 1000:03d}"
+    root = path_part(name)
+    members: list[ZipMember] = []
+    checksums: list[tuple[str, str]] = []
+    rows = []
+    licensed = set()
+    cite_cache: dict[int, str] = {}
+    for pinned in selection:
+        series, version = pinned.series, pinned.version
+        collection = series.collection
+        if version.pk not in cite_cache:
+            cite_cache[version.pk] = _cite_url(version)
+        cite = cite_cache[version.pk]
+        if collection.pk not in licensed:
+            licensed.add(collection.pk)
+            data = license_text(collection, version, cite).encode("utf-8")
+            lic_path = f"{path_part(collection.short_name)}/LICENSE"
+            members.append(ZipMember.from_bytes(f"{root}/{lic_path}", data, mtime=mtime))
+            checksums.append((lic_path, hashlib.sha256(data).hexdigest()))
+        files = series_files(series, version)
+        folder = series_path(series)
+        for f, fname in zip(files, file_names(files)):
+            sf = f.stored_file
+            rel = f"{folder}/{fname}"
+            members.append(ZipMember(name=f"{root}/{rel}", size=sf.size, crc32=sf.crc32, opener=_opener(sf), mtime=mtime))
+            checksums.append((rel, sf.sha256))
+        sop_class = next((f.sop_class_uid for f in files if f.sop_class_uid), "")
+        study = series.study
+        rows.append([
+            series.series_instance_uid, sanitize(collection.short_name), "YES" if series.third_party_analysis else "NO",
+            cite or "NA", sanitize(series.subject.patient_id), study.study_instance_uid, sanitize(study.study_description),
+            study.study_date.strftime("%m-%d-%Y") if study.study_date else "NA", sanitize(series.series_description),
+            sanitize(series.manufacturer), sanitize(series.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
+            str(len(files)), human_size(sum(f.stored_file.size for f in files)), f"./{folder}", stamp,
+        ])
+    csv_bytes = ("\r\n".join(",".join(r) for r in [METADATA_COLUMNS] + rows) + "\r\n").encode("utf-8")
+    members.append(ZipMember.from_bytes(f"{root}/metadata.csv", csv_bytes, mtime=mtime))
+    checksums.append(("metadata.csv", hashlib.sha256(csv_bytes).hexdigest()))
+    sums = "".join(f"{sha}  {path}\n" for path, sha in checksums).encode("utf-8")
+    members.append(ZipMember.from_bytes(f"{root}/sha256sums.txt", sums, mtime=mtime))
+    return Package(name=root, members=members, series=selection, when=when, checksums=checksums)
+
+
+def version_package_name(version: CollectionVersion) -> str:
+    return f"{version.collection.short_name}-v{version.number}"
+
+
+def manifest(selection: list[PinnedSeries], *, site_url: str, when: dt.datetime | None = None, include_annotation: bool = True) -> str:
+    """A .tcia manifest (NBIA ManifestMaker format, LF line ends) listing the selection's series."""
+    when = when or timezone.now()
+    millis = int(when.timestamp() * 1000)
+    lines = [
+        f"downloadServerUrl={site_url.rstrip('/')}/nbia-download/servlet/DownloadServlet",
+        f"includeAnnotation={'true' if include_annotation else 'false'}",
+        "noOfrRetry=4",
+        f"databasketId=manifest-{millis}.tcia",
+        "manifestVersion=3.0",
+        "ListOfSeriesToDownload=",
+    ]
+    lines += [p.series.series_instance_uid for p in selection]
+    return "\n".join(lines) + "\n"
+
+
+# HTTP Range -----------------------------------------------------------------------------------
+
+
+class RangeNotSatisfiable(ValueError):
+    pass
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) for a single 'bytes=' range; None to send the whole file
+    (no header, or a multi-range request we answer in full). Raises RangeNotSatisfiable."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, _, last = spec.strip().partition("-")
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                raise RangeNotSatisfiable(header)
+            start, end = max(size - suffix, 0), size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or start < 0 or end < start:
+        raise RangeNotSatisfiable(header)
+    return start, min(end, size - 1)
+
+
+def read_range(stored: StoredFile, start: int, end: int, chunk: int = 1024 * 1024):
+    remaining = end - start + 1
+    with _opener(stored)() as fh:
+        fh.seek(start)
+        while remaining > 0:
+            data = fh.read(min(chunk, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
