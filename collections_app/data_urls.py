@@ -1,4 +1,23 @@
-from django.urls import path  # noqa: F401
+"""Series browsing, cart and download routes (publication issue). Mounted at the site root."""
+from django.urls import path
 
-# Series browsing, cart and download routes (publication issue). Mounted at the site root.
-urlpatterns: list = []
+from . import views_data as v
+
+urlpatterns = [
+    path("collections/<slug:slug>/series/", v.series_list, name="data_series"),
+    path("collections/<slug:slug>/agreement/", v.agreement, name="data_agreement"),
+    path("collections/<slug:slug>/publish/", v.publish_page, name="data_publish"),
+    path("collections/<slug:slug>/versions/<int:number>/withdraw/", v.withdraw_version, name="data_withdraw"),
+    path("cart/", v.cart, name="data_cart"),
+    path("downloads/cart.zip", v.cart_zip, name="data_cart_zip"),
+    path("downloads/cart.tcia", v.cart_manifest, name="data_cart_manifest"),
+    path("downloads/versions/<int:version_id>.zip", v.version_zip, name="data_version_zip"),
+    path("downloads/versions/<int:version_id>.tcia", v.version_manifest, name="data_version_manifest"),
+    path("downloads/versions/<int:version_id>/digest.csv", v.version_digest, {"per": "image"}, name="data_version_digest"),
+    path("downloads/versions/<int:version_id>/digest-series.csv", v.version_digest, {"per": "series"}, name="data_version_digest_series"),
+    path("downloads/versions/<int:version_id>/images/<str:sop_uid>.dcm", v.version_file, name="data_version_file"),
+    path("downloads/series/<str:uid>.zip", v.series_zip, name="data_series_zip"),
+    path("downloads/studies/<str:uid>.zip", v.study_zip, name="data_study_zip"),
+    path("downloads/subsets/<int:pk>.zip", v.subset_zip, name="data_subset_zip"),
+    path("downloads/subsets/<int:pk>.tcia", v.subset_manifest, name="data_subset_manifest"),
+]
