@@ -12,6 +12,10 @@ _DOI_CACHE: dict[int, tuple[float, str]] = {}
 _DOI_TTL = 60.0
 
 
+def clear_doi_cache() -> None:
+    _DOI_CACHE.clear()
+
+
 def doi_url(collection_id: int) -> str:
     """The collection's DOI URL from the doi app when it provides one, else "" (cached briefly,
     so a listing across many collections does not cost a query per collection every time)."""
@@ -25,7 +29,7 @@ def doi_url(collection_id: int) -> str:
         url = ""
     else:
         try:
-            url = doi_url_for_collection(Collection.objects.get(pk=collection_id)) or ""
+            url = doi_url_for_collection(Collection(pk=collection_id)) or ""
         except Exception:  # a DOI lookup must never break a metadata answer
             url = ""
     _DOI_CACHE[collection_id] = (now, url)

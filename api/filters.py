@@ -1,0 +1,67 @@
+"""django-filter filter sets of the REST API. Names are case-insensitive, UIDs exact."""
+import django_filters as df
+
+from collections_app.models import Collection, CollectionVersion, Image, Series, Study, Subject
+
+
+class CollectionFilter(df.FilterSet):
+    short_name = df.CharFilter(lookup_expr="iexact")
+    cancer_type = df.CharFilter(lookup_expr="icontains")
+    modality = df.CharFilter(field_name="modalities__code", lookup_expr="iexact", distinct=True)
+    anatomic_site = df.CharFilter(field_name="anatomic_sites__name", lookup_expr="iexact", distinct=True)
+
+    class Meta:
+        model = Collection
+        fields = ["status", "access", "license", "species"]
+
+
+class VersionFilter(df.FilterSet):
+    collection = df.CharFilter(field_name="collection__short_name", lookup_expr="iexact")
+
+    class Meta:
+        model = CollectionVersion
+        fields = ["number"]
+
+
+class SubjectFilter(df.FilterSet):
+    collection = df.CharFilter(field_name="collection__short_name", lookup_expr="iexact")
+    patient_id = df.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Subject
+        fields = ["patient_sex", "phantom"]
+
+
+class StudyFilter(df.FilterSet):
+    collection = df.CharFilter(field_name="collection__short_name", lookup_expr="iexact")
+    patient_id = df.CharFilter(field_name="subject__patient_id", lookup_expr="iexact")
+    study_date_after = df.DateFilter(field_name="study_date", lookup_expr="gte")
+    study_date_before = df.DateFilter(field_name="study_date", lookup_expr="lte")
+
+    class Meta:
+        model = Study
+        fields = ["study_instance_uid"]
+
+
+class SeriesFilter(df.FilterSet):
+    collection = df.CharFilter(field_name="collection__short_name", lookup_expr="iexact")
+    patient_id = df.CharFilter(field_name="subject__patient_id", lookup_expr="iexact")
+    study_instance_uid = df.CharFilter(field_name="study__study_instance_uid")
+    modality = df.CharFilter(lookup_expr="iexact")
+    body_part_examined = df.CharFilter(lookup_expr="iexact")
+    manufacturer = df.CharFilter(lookup_expr="iexact")
+    manufacturer_model_name = df.CharFilter(lookup_expr="iexact")
+    released_after = df.IsoDateTimeFilter(field_name="date_released", lookup_expr="gte")
+    released_before = df.IsoDateTimeFilter(field_name="date_released", lookup_expr="lte")
+
+    class Meta:
+        model = Series
+        fields = ["series_instance_uid", "annotations_flag", "third_party_analysis"]
+
+
+class ImageFilter(df.FilterSet):
+    series_instance_uid = df.CharFilter(field_name="series__series_instance_uid")
+
+    class Meta:
+        model = Image
+        fields = ["sop_instance_uid", "sop_class_uid"]
