@@ -46,6 +46,23 @@ class ProposalForm(forms.ModelForm):
             for name in ("description", "clinical_data", "analysis_results", "data_quality", "scientific_value", "reuse_potential")
         }
 
+    # Choice fields with a model default: a draft saved without them keeps the default.
+    DEFAULTED = ("license_requested", "deidentification")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.DEFAULTED:
+            self.fields[name].required = False
+
+    def _defaulted(self, name):
+        return self.cleaned_data.get(name) or Proposal._meta.get_field(name).get_default()
+
+    def clean_license_requested(self):
+        return self._defaulted("license_requested")
+
+    def clean_deidentification(self):
+        return self._defaulted("deidentification")
+
 
 class AttachmentForm(forms.Form):
     file = forms.FileField(label="Attach a file", help_text="A protocol, data dictionary or sample report. No patient data.")
