@@ -32,7 +32,7 @@ from .throttling import AnonThrottle, UserThrottle
 
 class ArchiveViewSet(viewsets.ReadOnlyModelViewSet):
     schema = AutoSchema()
-    authentication_classes = [SessionAuthentication, BearerTokenAuthentication]
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [AnonThrottle, UserThrottle]
     pagination_class = IdCursorPagination
