@@ -112,6 +112,12 @@ def save_draft(*, submitter, fields: dict, proposal: Proposal | None = None, ana
 def add_attachment(*, proposal: Proposal, user, uploaded) -> ProposalAttachment:
     if not permissions.can_upload(user, proposal):
         raise PermissionDenied("Attachments can be added only while the proposal can be changed.")
+    limit = getattr(settings, "TCIA_PROPOSAL_ATTACHMENT_MAX_BYTES", 50 * 1000**2)
+    if (uploaded.size or 0) > limit:
+        raise ValidationError(
+            {"file": f"{uploaded.name} is {uploaded.size:,} bytes; attachments are limited to {limit:,} bytes. "
+                     "Images are sent after acceptance, not with the proposal."}
+        )
     name = (uploaded.name or "attachment").replace("/", "_").replace("\\", "_")[-200:]
     attachment = ProposalAttachment(proposal=proposal, name=name, size=uploaded.size or 0, uploaded_by=user)
     attachment.file.save(name, uploaded, save=False)

@@ -132,8 +132,12 @@ def attachment_add(request, pk):
     if not permissions.can_upload(request.user, proposal):
         raise PermissionDenied("Attachments can be added only while the proposal can be changed.")
     if form.is_valid():
-        services.add_attachment(proposal=proposal, user=request.user, uploaded=form.cleaned_data["file"])
-        messages.success(request, f"Attached {form.cleaned_data['file'].name}.")
+        try:
+            services.add_attachment(proposal=proposal, user=request.user, uploaded=form.cleaned_data["file"])
+        except ValidationError as e:
+            messages.error(request, " ".join(e.messages))
+        else:
+            messages.success(request, f"Attached {form.cleaned_data['file'].name}.")
     else:
         messages.error(request, "Choose a file to attach.")
     return redirect(proposal)

@@ -271,3 +271,38 @@ def test_scoring_closes_with_the_decision(users, make_proposal):
     with pytest.raises(PermissionDenied):
         services.score(proposal=proposal, member=users["committee"], data_quality=5, scientific_value=5,
                        reuse_potential=5)
+
+
+# Attachments ----------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_attachment_upload_and_download(client, users, make_proposal, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    proposal = make_proposal("draft")
+    client.force_login(users["owner"])
+    upload = SimpleUploadedFile("data-dictionary.csv", b"field,meaning\nage,years\n", content_type="text/csv")
+    response = client.post(reverse("proposals:attachment_add", args=[proposal.pk]), {"file": upload}, follow=True)
+    attachment = proposal.attachments.get()
+    assert attachment.name == "data-dictionary.csv" and attachment.size == 24
+    assert "data-dictionary.csv" in response.content.decode()
+    download = client.get(attachment.get_absolute_url())
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"field,meaning\nage,years\n"
+    assert AuditEvent.objects.for_object(proposal).filter(action="proposal.attach").count() == 1
+    # Too large: refused with the reason, nothing stored.
+    settings.TCIA_PROPOSAL_ATTACHMENT_MAX_BYTES = 10
+    big = SimpleUploadedFile("scan.zip", b"x" * 11)
+    response = client.post(reverse("proposals:attachment_add", args=[proposal.pk]), {"file": big}, follow=True)
+    assert "scan.zip is 11 bytes" in response.content.decode()
+    assert proposal.attachments.count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_proposals_load_once(django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo_proposals")
+        call_command("load_demo_proposals")
+    assert Proposal.objects.count() == 4
+    assert sorted(Proposal.objects.values_list("status", flat=True)) == ["deferred", "draft", "submitted", "submitted"]
