@@ -62,6 +62,8 @@ DUMMY = {
 }
 
 _T_PIR, _T_METHOD, _T_METHOD_SEQ = BaseTag(0x00120062), BaseTag(0x00120063), BaseTag(0x00120064)
+_T_LTIM = BaseTag(0x00280303)
+_NOVALIDATE = 0  # pydicom.config.IGNORE: values we write are valid by construction
 _T_CV, _T_CSD, _T_CM = BaseTag(0x00080100), BaseTag(0x00080102), BaseTag(0x00080104)
 
 # Date attributes shifted by default even though Table E.1-1 does not list them.
@@ -126,7 +128,11 @@ class Deidentifier:
         self._retain_uids = p.has("retainUIDs")
         self._clean_pixels = p.has("cleanPixelData")
         self._keep_private = self.compiled.private_action != A.REMOVE
+        self._dict_vr = {BaseTag(t): e[0] for t, e in DicomDictionary.items()}
+        self._keyword = {BaseTag(t): e[4] for t, e in DicomDictionary.items()}
         self._actions = self._build_actions()
+        self._ltim = ("UNMODIFIED" if self._full_dates else "MODIFIED" if self._modified_dates else "REMOVED")
+        self._items_cache = None
         self._method_text = self._build_method_text()
 
     # ------------------------------------------------------------------ setup
@@ -148,10 +154,16 @@ class Deidentifier:
             elif vr == "SQ":
                 acts[tag] = _RECURSE
         for tag, act in self.compiled.actions.items():
+            entry = DicomDictionary.get(tag)
+            if act == _KEEP and entry is not None and entry[0] == "SQ":
+                act = _RECURSE  # kept sequences are still walked
             acts[tag] = act
         return {BaseTag(t): a for t, a in acts.items()}
 
     def _method_items(self) -> list:
+        """Items of DeidentificationMethodCodeSequence; built once, shared (treat as read-only)."""
+        if self._items_cache is not None:
+            return self._items_cache
         items = []
         for code, meaning in self.profile.method_codes():
             it = Dataset()
@@ -161,6 +173,7 @@ class Deidentifier:
                 _T_CM: DataElement(_T_CM, "LO", meaning),
             })
             items.append(it)
+        self._items_cache = items
         return items
 
     def _build_method_text(self) -> list:
@@ -260,7 +273,7 @@ class Deidentifier:
                             overlay_groups = set()
                         overlay_groups.add(grp)
                 else:
-                    vr = d[tag].VR
+                    vr = d[tag].VR               # unknown public tag: act by VR when known
                     if vr == "SQ":
                         act = _RECURSE
                     elif vr in _DATE_VRS:
@@ -270,50 +283,41 @@ class Deidentifier:
                     else:
                         continue
             if act == _KEEP:
-                e = d[tag]
-                if e.VR == "SQ":
-                    self._walk_seq(ds[tag], ctx, subject)
                 continue
             if act == _REMOVE:
                 del d[tag]
                 counts[_REMOVE] += 1
-                continue
-            if act == _UID:
-                e = ds[tag]
-                if e.VR == "SQ":
-                    self._walk_seq(e, ctx, subject)
-                elif e.value:
-                    e.value = _map_value(e.value, self.uids)
-                counts[_UID] += 1
-                continue
-            if act == _SHIFT:
+            elif act == _UID:
+                self._uid(ds, tag, ctx, subject)
+            elif act == _SHIFT:
                 self._shift(ds, tag, ctx)
-                continue
-            if act == _RECURSE:
+            elif act == _RECURSE:
                 e = ds[tag]
                 if e.VR == "SQ":
-                    self._walk_seq(e, ctx, subject)
-                elif e.VR == "UI" and e.value and not self._retain_uids:
-                    e.value = _map_value(e.value, self.uids)
-                    counts[_UID] += 1
-                continue
-            if act == _CLEAN:
+                    for item in e.value:
+                        self._walk(item, ctx, subject)
+                elif e.VR == "UI" and not self._retain_uids:
+                    self._uid(ds, tag, ctx, subject)
+            elif act == _CLEAN:
                 self._clean(ds, tag, ctx, subject)
-                continue
-            if act == _EMPTY:
+            elif act == _EMPTY:
                 e = d[tag]
-                vr = e.VR or _vr_of(tag)
-                d[tag] = DataElement(tag, vr, _empty(vr))
+                vr = e.VR or self._vr(tag)
+                if type(e) is RawDataElement and vr != "SQ":
+                    d[tag] = _raw_like(e, b"")
+                else:
+                    d[tag] = DataElement(tag, vr, _empty(vr), validation_mode=_NOVALIDATE)
                 counts[_EMPTY] += 1
-                continue
-            if act == _DUMMY:
+            elif act == _DUMMY:
                 self._dummy(ds, tag, ctx, subject)
-                continue
-            if act == _SUBJECT:
+            elif act == _SUBJECT:
                 e = d[tag]
-                d[tag] = DataElement(tag, e.VR or _vr_of(tag), subject.subject_id)
+                if type(e) is RawDataElement:
+                    d[tag] = _raw_like(e, _pad(subject.subject_id.encode("ascii"), b" "))
+                else:
+                    d[tag] = DataElement(tag, e.VR or self._vr(tag), subject.subject_id,
+                                         validation_mode=_NOVALIDATE)
                 counts[_SUBJECT] += 1
-                continue
         if overlay_groups:
             for tag in list(d):
                 if (tag >> 16) in overlay_groups:
@@ -322,69 +326,124 @@ class Deidentifier:
         if private_tags is not None:
             self._privates(ds, private_tags, ctx, subject)
 
+    def _vr(self, tag) -> str:
+        vr = self._dict_vr.get(tag)
+        return vr if vr else _vr_of(tag)
+
     def _walk_seq(self, elem, ctx, subject):
         for item in elem.value:
             self._walk(item, ctx, subject)
 
+    def _uid(self, ds, tag, ctx, subject):
+        d = ds._dict
+        e = d[tag]
+        if type(e) is RawDataElement:
+            vr = e.VR or self._vr(tag)
+            if vr == "SQ":
+                self._walk_seq(ds[tag], ctx, subject)
+                return
+            v = e.value
+            if not v:
+                return
+            remap = self.uids
+            new = "\\".join([remap(x.strip(" \x00")) for x in v.decode("latin-1").strip(" \x00").split("\\")])
+            d[tag] = _raw_like(e, _pad(new.encode("latin-1"), b"\x00"))
+        else:
+            if e.VR == "SQ":
+                self._walk_seq(e, ctx, subject)
+                return
+            if not e.value:
+                return
+            d[tag] = DataElement(tag, e.VR, _map_value(e.value, self.uids), validation_mode=_NOVALIDATE)
+        ctx.counts[_UID] += 1
+
     def _shift(self, ds, tag, ctx):
-        e = ds[tag]
-        vr = e.VR
-        if not e.value:
-            return
+        d = ds._dict
+        e = d[tag]
+        vr = e.VR or self._vr(tag)
         fn = _dates.shift_da if vr == "DA" else _dates.shift_dt if vr == "DT" else None
         if fn is None:
+            if vr == "SQ":
+                self._walk_seq(ds[tag], ctx, None)
             return
+        off = ctx.offset
         try:
-            e.value = _map_value(e.value, lambda v: fn(v, ctx.offset))
+            if type(e) is RawDataElement:
+                v = e.value
+                if not v:
+                    return
+                new = "\\".join([fn(x, off) for x in v.decode("latin-1").strip(" \x00").split("\\")])
+                d[tag] = _raw_like(e, _pad(new.encode("latin-1"), b" "))
+            else:
+                if not e.value:
+                    return
+                d[tag] = DataElement(tag, vr, _map_value(e.value, lambda x: fn(x, off)),
+                                     validation_mode=_NOVALIDATE)
             ctx.counts[_SHIFT] += 1
         except _dates.BadDate:
-            ds._dict[tag] = DataElement(tag, vr, "")
+            d[tag] = DataElement(tag, vr, "", validation_mode=_NOVALIDATE)
             ctx.counts[_C_BAD_DATE] += 1
-            ctx.warnings.append(f"{_tag_str(tag)}: unparseable {vr} {e.value!r} emptied")
+            kw = self._keyword.get(tag, "")
+            ctx.warnings.append(f"{_tag_str(tag)} {kw}: unparseable {vr} value emptied")
 
     def _clean(self, ds, tag, ctx, subject):
-        e = ds[tag]
-        vr = e.VR
+        d = ds._dict
+        e = d[tag]
+        vr = e.VR or self._vr(tag)
         if vr == "SQ":
-            self._walk_seq(e, ctx, subject)
+            self._walk_seq(ds[tag], ctx, subject)
             return
         if vr in _DATE_VRS:
-            if self._full_dates:
-                return
-            self._shift(ds, tag, ctx)
+            if not self._full_dates:
+                self._shift(ds, tag, ctx)
             return
         if vr == "UI":
-            if e.value and not self._retain_uids:
-                e.value = _map_value(e.value, self.uids)
-                ctx.counts[_UID] += 1
+            if not self._retain_uids:
+                self._uid(ds, tag, ctx, subject)
             return
-        if vr in TEXT_VRS and e.value:
-            tokens = ctx.tokens
-            old = e.value
-            new = _map_value(old, lambda v: clean_text(str(v), tokens))
-            if new != old:
-                e.value = new
-                ctx.counts[_CLEAN] += 1
+        if vr not in TEXT_VRS:
+            return  # TM, numbers, binary: nothing identifying by themselves under the claimed option
+        tokens = ctx.tokens
+        if type(e) is RawDataElement:
+            v = e.value
+            if not v:
+                return
+            if v.isascii():
+                text = v.decode("ascii")
+                new = clean_text(text.rstrip(" \x00"), tokens)
+                if new != text.rstrip(" \x00"):
+                    d[tag] = _raw_like(e, _pad(new.encode("ascii"), b" "))
+                    ctx.counts[_CLEAN] += 1
+                return
+            e = ds[tag]
+        old = e.value
+        if not old:
             return
-        # TM, numbers, binary: nothing identifying by themselves under the claimed option
+        new = _map_value(old, lambda x: clean_text(str(x), tokens))
+        changed = new != [str(x) for x in old] if isinstance(old, MultiValue) else new != str(old)
+        if changed:
+            d[tag] = DataElement(tag, vr, new, validation_mode=_NOVALIDATE)
+            ctx.counts[_CLEAN] += 1
 
     def _dummy(self, ds, tag, ctx, subject):
-        e = ds._dict[tag]
-        vr = e.VR or _vr_of(tag)
+        d = ds._dict
+        e = d[tag]
+        vr = e.VR or self._vr(tag)
         if vr == "SQ":
             self._walk_seq(ds[tag], ctx, subject)
             return
         if vr == "UI":
-            e = ds[tag]
-            if e.value and not self._retain_uids:
-                e.value = _map_value(e.value, self.uids)
-            ctx.counts[_UID] += 1
+            if not self._retain_uids:
+                self._uid(ds, tag, ctx, subject)
             return
         if tag in (0x00120040, 0x00120042):  # ClinicalTrialSubjectID / ReadingID
             val = subject.subject_id
         else:
             val = DUMMY.get(vr, b"\x00\x00")
-        ds._dict[tag] = DataElement(tag, vr, val)
+        if type(e) is RawDataElement and isinstance(val, str):
+            d[tag] = _raw_like(e, _pad(val.encode("ascii"), b" "))
+        else:
+            d[tag] = DataElement(tag, vr, val, validation_mode=_NOVALIDATE)
         ctx.counts[_DUMMY] += 1
 
     def _privates(self, ds, tags, ctx, subject):
@@ -399,14 +458,16 @@ class Deidentifier:
         for t in tags:
             el = t & 0xFFFF
             if 0x10 <= el <= 0xFF:
-                creators[((t >> 16), el)] = normalize_creator(ds[t].value)
+                e = d[t]
+                v = e.value
+                creators[((t >> 16), el)] = normalize_creator(v if v is not None else "")
         kept_blocks = set()
         lookup = self.safe_private.lookup
         for t in tags:
             el = t & 0xFFFF
-            grp = t >> 16
             if el < 0x1000:
                 continue  # creators decided below; (gggg,0001-000F) and (gggg,0100-0FFF) dropped
+            grp = t >> 16
             creator = creators.get((grp, el >> 8))
             action = lookup(grp, creator, el & 0xFF) if creator is not None else None
             if action is None or action == P_DELETE:
@@ -416,7 +477,8 @@ class Deidentifier:
             kept_blocks.add((grp, el >> 8))
             counts[_C_PRIV_KEEP] += 1
             if action == P_KEEP:
-                if d[t].VR == "SQ":
+                e = d[t]
+                if e.VR == "SQ" or (e.VR is None and e.length == 0xFFFFFFFF):
                     self._walk_seq(ds[t], ctx, subject)
                 continue
             e = ds[t]
@@ -443,15 +505,11 @@ class Deidentifier:
     def _finish(self, ds, subject):
         """Top-level attributes that record the de-identification."""
         d = ds._dict
-        d[_T_PIR] = DataElement(_T_PIR, "CS", "YES")
-        d[_T_METHOD] = DataElement(_T_METHOD, "LO", self._method_text)
-        d[_T_METHOD_SEQ] = DataElement(_T_METHOD_SEQ, "SQ", DicomSequence(self._method_items()))
-        if self._full_dates:
-            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
-        elif self._modified_dates:
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
-        else:
-            ds.LongitudinalTemporalInformationModified = "REMOVED"
+        d[_T_PIR] = DataElement(_T_PIR, "CS", "YES", validation_mode=_NOVALIDATE)
+        d[_T_METHOD] = DataElement(_T_METHOD, "LO", self._method_text, validation_mode=_NOVALIDATE)
+        d[_T_METHOD_SEQ] = DataElement(_T_METHOD_SEQ, "SQ", DicomSequence(self._method_items()),
+                                       validation_mode=_NOVALIDATE)
+        d[_T_LTIM] = DataElement(_T_LTIM, "CS", self._ltim, validation_mode=_NOVALIDATE)
         fm = getattr(ds, "file_meta", None)
         if fm is not None:
             fd = fm._dict
@@ -504,6 +562,16 @@ def _report(ds, prefix, hook):
 
 
 # ---------------------------------------------------------------------- helpers
+def _pad(b: bytes, pad: bytes) -> bytes:
+    return b + pad if len(b) & 1 else b
+
+
+def _raw_like(e, value: bytes):
+    """A RawDataElement like ``e`` with a new (already encoded, even-length) value: written as is."""
+    return RawDataElement(e.tag, e.VR, len(value), value, e.value_tell, e.is_implicit_VR,
+                          e.is_little_endian, True, False)
+
+
 def _map_value(v, fn):
     if isinstance(v, (MultiValue, list, tuple)):
         return [fn(x) for x in v]
