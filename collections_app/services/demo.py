@@ -103,4 +103,12 @@ def load_demo_collection(spec: dict, subjects: int = 3, studies: int = 2, series
 
 def load_demo() -> list[Collection]:
     create_demo_accounts()
-    return [load_demo_collection(spec) for spec in DEMO_COLLECTIONS]
+    collections = [load_demo_collection(spec) for spec in DEMO_COLLECTIONS]
+    # Publication: each demo collection gets version 1 with a DOI (once; reruns change nothing).
+    from collections_app.models import CollectionVersion
+    from collections_app.services.publish import publish
+
+    for collection in collections:
+        if not CollectionVersion.objects.filter(collection=collection).exists():
+            publish(collection, actor=None, notes="Demo release", major=True)
+    return collections
