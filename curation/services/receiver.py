@@ -20,6 +20,10 @@ STATUS_REFUSED = 0xA700  # out of resources (used here: no submission for this A
 STATUS_CANNOT_UNDERSTAND = 0xC000
 
 
+def _text(value) -> str:
+    return (value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")).strip()
+
+
 class Receiver:
     def __init__(self):
         self._sessions: dict[int, Intake] = {}
@@ -30,8 +34,9 @@ class Receiver:
         with self._lock:
             if key in self._sessions:
                 return self._sessions[key]
-        called = assoc.acceptor.ae_title.strip() if isinstance(assoc.acceptor.ae_title, str) else assoc.acceptor.ae_title.decode().strip()
-        calling = assoc.requestor.ae_title.strip() if isinstance(assoc.requestor.ae_title, str) else assoc.requestor.ae_title.decode().strip()
+        # The title the sender called is in its A-ASSOCIATE request (our own AE title is "TCIA").
+        called = _text(assoc.requestor.primitive.called_ae_title)
+        calling = _text(assoc.requestor.primitive.calling_ae_title)
         submission = Submission.objects.select_related("collection").filter(ae_title=called).first()
         if submission is None:
             return None
