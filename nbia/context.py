@@ -2,6 +2,7 @@
 collections the caller may see, which of them the caller may download (Authorized), and each
 collection's name, license and DOI URL."""
 import time
+from functools import cached_property
 from dataclasses import dataclass, field
 
 from collections_app.access import agreement_digest
@@ -46,19 +47,19 @@ class CollectionInfo:
     species: str
     authorized: int = 1
 
-    @property
+    @cached_property
     def license_name(self) -> str:
         return License(self.license).label if self.license in License.values else self.license
 
-    @property
+    @cached_property
     def license_short(self) -> str:
         return LICENSE_SHORT.get(self.license, self.license)
 
-    @property
+    @cached_property
     def license_uri(self) -> str:
         return LICENSE_URLS.get(self.license, "")
 
-    @property
+    @cached_property
     def doi_url(self) -> str:
         return doi_url(self.id)
 
@@ -68,6 +69,7 @@ class Ctx:
     user: object
     generation: str  # "v1", "v2" or "v4"
     collections: dict[int, CollectionInfo] = field(default_factory=dict)
+    date_cache: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, user, generation: str) -> "Ctx":

@@ -11,11 +11,12 @@ import os
 import re
 from dataclasses import dataclass
 
+from django.core.files.storage import storages
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 
 from collections_app.access import can_download
-from collections_app.models import Collection
+from collections_app.models import Collection, Image, VersionEntry
 from collections_app.selectors import SeriesFile, series_files
 from collections_app.services.zipstream import ZipMember, stream_zip, zip_length
 
@@ -44,7 +45,41 @@ def resolve_series(request, uid: str) -> Resolved:
         raise ApiError(f"No released series has SeriesInstanceUID {uid}.", status=404)
     if not can_download(request.user, series.collection):
         raise ApiError(NOT_GRANTED.format(uid=uid))
-    return Resolved(series, series.collection, series_files(series))
+    return Resolved(series, series.collection, download_files(series))
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """What streaming needs of a StoredFile, read with values_list (no model instances)."""
+
+    size: int
+    crc32: int
+    md5: str
+    storage_name: str
+
+    def path(self):
+        try:
+            return storages["archive"].path(self.storage_name)
+        except NotImplementedError:
+            return None
+
+    def open(self):
+        return storages["archive"].open(self.storage_name, "rb")
+
+
+def download_files(series) -> list:
+    """The files of `series` as `series_files` orders them, in two cheap queries when the series
+    was never frozen into a version (the common case before publication), else `series_files`."""
+    frozen = VersionEntry.objects.filter(series=series, version__withdrawn_at__isnull=True).exists()
+    if frozen:
+        return series_files(series)
+    rows = Image.objects.filter(series=series).values_list(
+        "sop_instance_uid", "sop_class_uid", "instance_number", "acquisition_number",
+        "stored_file__size", "stored_file__crc32", "stored_file__md5", "stored_file__storage_name",
+    ).order_by()
+    out = [SeriesFile(r[0], r[1], r[2], r[3], FileRef(r[4], r[5], r[6], r[7])) for r in rows]
+    out.sort(key=lambda f: (f.instance_number is not None, f.instance_number or 0, f.sop_instance_uid))
+    return out
 
 
 def series_base_for(request):
@@ -143,7 +178,9 @@ def license_text(collection: Collection) -> str:
 
 
 def zip_response(uid: str, members: list[ZipMember]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(stream_zip(members), content_type="application/octet-stream")
+    # 256 KiB reads: large enough for few syscalls, small enough to reuse heap memory (1 MiB
+    # reads cost a fresh mmap and its page faults per chunk).
+    response = StreamingHttpResponse(stream_zip(members, chunk_size=256 * 1024), content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{uid}.zip"'
     response["Content-Length"] = str(zip_length(members))
     return response
