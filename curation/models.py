@@ -213,3 +213,62 @@ class QuarantinedFile(models.Model):
 
     def __str__(self):
         return f"{self.original_name}: {self.reason[:60]}"
+
+
+class Correction(models.Model):
+    """One curator decision that rewrote files: a tag edit, a proposed fix, a pixel mask, an
+    undo. Each touched image gets a CorrectionFile with its old and new bytes (both kept)."""
+
+    class Kind(models.TextChoices):
+        TAG_EDIT = "tag_edit", "Tag edit"
+        FIX = "fix", "Proposed fix applied"
+        PIXEL_MASK = "pixel_mask", "Pixel mask"
+        PHI = "phi", "PHI report disposition"
+        UNDO = "undo", "Undo"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="corrections")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    summary = models.CharField(max_length=300, help_text="What was done, e.g. 'SeriesDescription := \"CT chest\"'.")
+    scope = models.CharField(max_length=200, blank=True, help_text="Which objects: image, series, study, subject, collection.")
+    spec = models.JSONField(default=dict, blank=True, help_text="The operation, so a task can (re)run it.")
+    reason = models.TextField(help_text="Why, in the curator's words.")
+    undoes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by")
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StaffOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["tag_edit", "fix", "pixel_mask", "phi", "undo"]), name="correction_kind_valid"),
+            models.CheckConstraint(condition=Q(state__in=["pending", "running", "applied", "failed"]), name="correction_state_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.summary}"
+
+
+class CorrectionFile(models.Model):
+    """One image a correction rewrote: the bytes before and after, and each tag change."""
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="files")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="corrections")
+    old_file = models.ForeignKey(StoredFile, on_delete=models.PROTECT, related_name="+")
+    new_file = models.ForeignKey(StoredFile, on_delete=models.PROTECT, related_name="+")
+    changes = models.JSONField(default=list, help_text="[{tag_path, old, new}] as strings.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["correction", "image"], name="correctionfile_unique")]

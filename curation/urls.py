@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -14,4 +14,7 @@ urlpatterns = [
     path("quarantine/<int:pk>/download/", views.quarantine_download, name="quarantine_download"),
     path("batches/<int:pk>/", views.batch_detail, name="batch"),
     path("batches/<int:pk>/status.json", views.batch_status, name="batch_status"),
+    path("checks/", include("curation.checks.urls")),
+    path("phi/", include("curation.phi.urls")),
+    path("review/", include("curation.review.urls")),
 ]

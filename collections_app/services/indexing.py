@@ -159,3 +159,66 @@ def replace_image_file(*, image: Image, stored_file: StoredFile) -> Image:
         Series.objects.filter(pk=image.series_id).update(total_bytes=F("total_bytes") + delta)
     image.refresh_from_db()
     return image
+
+
+SERIES_FIELDS = {
+    "modality": ("Modality", 16), "body_part_examined": ("BodyPartExamined", 64), "manufacturer": ("Manufacturer", 64),
+    "manufacturer_model_name": ("ManufacturerModelName", 64), "software_versions": ("SoftwareVersions", 128),
+    "protocol_name": ("ProtocolName", 128), "series_number": ("SeriesNumber", 16),
+    "series_description": ("SeriesDescription", 200), "frame_of_reference_uid": ("FrameOfReferenceUID", 64),
+}
+STUDY_FIELDS = {
+    "study_description": ("StudyDescription", 200), "study_id": ("StudyID", 16), "patient_age": ("PatientAge", 8),
+}
+
+
+def reindex_image(*, image: Image, ds, stored_file: StoredFile) -> Image:
+    """After a correction: point `image` at `stored_file` (whose dataset is `ds`) and bring the
+    index in line with it. An image whose patient, study or series UID changed moves to the
+    matching rows (created when needed); emptied series keep existing with zero images."""
+    with transaction.atomic():
+        image = Image.objects.select_for_update().select_related("series__study__subject").get(pk=image.pk)
+        collection = image.series.collection
+        old_series = image.series
+        patient_id = _text(ds, "PatientID", 64)
+        study_uid = str(ds.get("StudyInstanceUID", "")).strip()
+        series_uid = str(ds.get("SeriesInstanceUID", "")).strip()
+        if (patient_id, study_uid, series_uid) != (
+            old_series.subject.patient_id, old_series.study.study_instance_uid, old_series.series_instance_uid
+        ):
+            subject, _ = Subject.objects.get_or_create(collection=collection, patient_id=patient_id)
+            study, _ = Study.objects.get_or_create(study_instance_uid=study_uid, defaults={"collection": collection, "subject": subject})
+            if study.subject_id != subject.pk:
+                Study.objects.filter(pk=study.pk).update(subject=subject)
+            series, _ = Series.objects.get_or_create(
+                series_instance_uid=series_uid, defaults={"collection": collection, "subject": subject, "study": study}
+            )
+            if (series.study_id, series.subject_id) != (study.pk, subject.pk):
+                Series.objects.filter(pk=series.pk).update(study=study, subject=subject)
+            Series.objects.filter(pk=old_series.pk).update(
+                image_count=F("image_count") - 1, total_bytes=F("total_bytes") - image.file_size
+            )
+            Series.objects.filter(pk=series.pk).update(
+                image_count=F("image_count") + 1, total_bytes=F("total_bytes") + stored_file.size
+            )
+        else:
+            series = old_series
+            Series.objects.filter(pk=series.pk).update(total_bytes=F("total_bytes") + stored_file.size - image.file_size)
+        Image.objects.filter(pk=image.pk).update(
+            series=series,
+            stored_file=stored_file,
+            file_size=stored_file.size,
+            sop_instance_uid=str(ds.get("SOPInstanceUID", image.sop_instance_uid)).strip(),
+            instance_number=_int(ds, "InstanceNumber"),
+            acquisition_number=_int(ds, "AcquisitionNumber"),
+            transfer_syntax_uid=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
+        )
+        series_updates = {field: _text(ds, kw, limit) for field, (kw, limit) in SERIES_FIELDS.items()}
+        series_updates["series_date"] = _date(ds, "SeriesDate")
+        Series.objects.filter(pk=series.pk).update(**series_updates)
+        study_updates = {field: _text(ds, kw, limit) for field, (kw, limit) in STUDY_FIELDS.items()}
+        study_updates["study_date"] = _date(ds, "StudyDate")
+        Study.objects.filter(pk=series.study_id).update(**study_updates)
+        Subject.objects.filter(pk=series.subject_id).update(patient_sex=_text(ds, "PatientSex", 16))
+    image.refresh_from_db()
+    return image
