@@ -18,11 +18,12 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.utils import timezone
 
-from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
-from ..selectors import SeriesFile, latest_version_with_series, series_files
+from ..models import Collection, CollectionVersion, Image, Series, StoredFile, VersionEntry
+from ..selectors import latest_version_with_series
 from .zipstream import ZipMember, zip_length
 
 METADATA_COLUMNS = [
@@ -101,7 +102,7 @@ def series_path(series) -> str:
     ])
 
 
-def file_names(files: list[SeriesFile]) -> list[str]:
+def file_names(files) -> list[str]:
     """NBIA's NewFileNames: '<acquisition ordinal>-<counter within acquisition>.dcm', both zero-padded
     to the width of their largest value; files are already sorted by InstanceNumber, nulls first."""
     acquisitions = sorted({f.acquisition_number for f in files}, key=lambda a: (a is not None, a or 0))
@@ -184,6 +185,49 @@ def _opener(stored: StoredFile):
     return stored.open
 
 
+class FileRow(NamedTuple):
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+    acquisition_number: int | None
+    sha256: str
+    size: int
+    crc32: int
+    storage_name: str
+
+
+def version_series_files(series: Series, version: CollectionVersion) -> list[FileRow]:
+    """Like selectors.series_files, as plain tuples: a download touches thousands of files and
+    building model instances for each costs more than reading small files."""
+    images = {
+        sop: (cls, inst, acq)
+        for sop, cls, inst, acq in Image.objects.filter(series=series).values_list(
+            "sop_instance_uid", "sop_class_uid", "instance_number", "acquisition_number")
+    }
+    rows = []
+    for sop, sha, size, crc, name in VersionEntry.objects.filter(version=version, series=series).values_list(
+            "sop_instance_uid", "stored_file__sha256", "stored_file__size", "stored_file__crc32", "stored_file__storage_name"):
+        cls, inst, acq = images.get(sop, ("", None, None))
+        rows.append(FileRow(sop, cls, inst, acq, sha, size, crc, name))
+    rows.sort(key=lambda f: (f.instance_number is not None, f.instance_number or 0, f.sop_instance_uid))
+    return rows
+
+
+def _archive_opener():
+    """name → opener; direct file opens when the archive storage is a local folder."""
+    from django.core.files.storage import storages
+
+    storage = storages["archive"]
+    try:
+        storage.path("x")
+        local = True
+    except NotImplementedError:
+        local = False
+    if local:
+        return lambda name: functools.partial(open, storage.path(name), "rb", buffering=0)
+    return lambda name: functools.partial(storage.open, name, "rb")
+
+
 def license_text(collection: Collection, version: CollectionVersion | None, cite_as: str) -> str:
     lines = [f"{collection.title} ({collection.short_name})"]
     if version is not None:
@@ -223,6 +267,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
     rows = []
     licensed = set()
     cite_cache: dict[int, str] = {}
+    opener = _archive_opener()
     for pinned in selection:
         series, version = pinned.series, pinned.version
         collection = series.collection
@@ -235,13 +280,12 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
             lic_path = f"{path_part(collection.short_name)}/LICENSE"
             members.append(ZipMember.from_bytes(f"{root}/{lic_path}", data, mtime=mtime))
             checksums.append((lic_path, hashlib.sha256(data).hexdigest()))
-        files = series_files(series, version)
+        files = version_series_files(series, version)
         folder = series_path(series)
         for f, fname in zip(files, file_names(files)):
-            sf = f.stored_file
             rel = f"{folder}/{fname}"
-            members.append(ZipMember(name=f"{root}/{rel}", size=sf.size, crc32=sf.crc32, opener=_opener(sf), mtime=mtime))
-            checksums.append((rel, sf.sha256))
+            members.append(ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, opener=opener(f.storage_name), mtime=mtime))
+            checksums.append((rel, f.sha256))
         sop_class = next((f.sop_class_uid for f in files if f.sop_class_uid), "")
         study = series.study
         rows.append([
@@ -249,7 +293,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
             cite or "NA", sanitize(series.subject.patient_id), study.study_instance_uid, sanitize(study.study_description),
             study.study_date.strftime("%m-%d-%Y") if study.study_date else "NA", sanitize(series.series_description),
             sanitize(series.manufacturer), sanitize(series.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
-            str(len(files)), human_size(sum(f.stored_file.size for f in files)), f"./{folder}", stamp,
+            str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])
     csv_bytes = ("\r\n".join(",".join(r) for r in [METADATA_COLUMNS] + rows) + "\r\n").encode("utf-8")
     members.append(ZipMember.from_bytes(f"{root}/metadata.csv", csv_bytes, mtime=mtime))
