@@ -184,9 +184,10 @@ class Deidentifier:
 
     # ------------------------------------------------------------------ public API
     def deidentify_dataset(self, ds: Dataset, *, masks: Sequence | None = None,
-                           source: str = "") -> DeidResult:
+                           source: str = "", on_element: Callable | None = None) -> DeidResult:
         """De-identify ``ds`` in place. ``masks``: per-file rectangles (x, y, w, h) that
-        replace the device-signature rules. Raises DeidError on failure."""
+        replace the device-signature rules. ``on_element`` overrides the engine's hook for
+        this call. Raises DeidError on failure."""
         res = DeidResult(source=source)
         d = ds._dict
         # identity ------------------------------------------------------------
@@ -222,11 +223,13 @@ class Deidentifier:
         res.sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
         res.study_instance_uid = str(ds.get("StudyInstanceUID", ""))
         res.series_instance_uid = str(ds.get("SeriesInstanceUID", ""))
-        if self.on_element is not None:
-            self.report(ds, self.on_element)
+        hook = on_element if on_element is not None else self.on_element
+        if hook is not None:
+            self.report(ds, hook)
         return res
 
-    def deidentify_file(self, src, dst=None, *, masks: Sequence | None = None) -> DeidResult:
+    def deidentify_file(self, src, dst=None, *, masks: Sequence | None = None,
+                        on_element: Callable | None = None) -> DeidResult:
         """Read ``src`` (path, bytes or binary file object), de-identify, write ``dst``
         (path or binary file object; None = don't write). Never raises for bad input:
         problems are returned in ``result.errors`` (each naming the file) and nothing is written."""
@@ -234,7 +237,7 @@ class Deidentifier:
         res = DeidResult(source=name)
         try:
             ds = read_dicom(src, name)
-            res = self.deidentify_dataset(ds, masks=masks, source=name)
+            res = self.deidentify_dataset(ds, masks=masks, source=name, on_element=on_element)
             if dst is not None:
                 write_dicom(ds, dst)
                 res.destination = _name_of(dst)
@@ -688,5 +691,14 @@ def write_dicom(ds: Dataset, dst) -> None:
         fm.MediaStorageSOPClassUID = ds.SOPClassUID
         fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     if isinstance(dst, (str, os.PathLike)):
-        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        dst = Path(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".part")
+        try:
+            pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+            os.replace(tmp, dst)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return
     pydicom.dcmwrite(dst, ds, enforce_file_format=True)
