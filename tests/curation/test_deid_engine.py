@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence
 from curation.deid import (
     Deidentifier, DeidError, Profile, SafePrivateDictionary, Subject, SubjectMap, load_table, read_dicom,
 )
+from curation.deid.engine import _UI_KEEP_KEYWORD_PARTS
 from curation.deid.profile import Action
 from curation.deid.table import DEFAULT_TABLE, OPTION_COLUMNS
 
@@ -483,3 +484,26 @@ def test_dciodvfy_reports_no_new_errors(name, tmp_path):
     assert res.ok, res.errors
     before, after = _dciodvfy_errors(inp), _dciodvfy_errors(out)
     assert after - before == set(), f"new dciodvfy errors for {name}: {sorted(after - before)}"
+
+
+@pytest.mark.parametrize("name", ["rtplan.dcm", "rtdose.dcm", "rtstruct.dcm", "MR_small.dcm",
+                                  "liver_1frame.dcm", "test-SR.dcm", "waveform_ecg.dcm"])
+def test_no_original_instance_uid_survives_anywhere(name):
+    """Implicit and explicit VR samples: every UI value left is under our root or a standard UID,
+    at any sequence depth (SEG/RT/SR references included)."""
+    p = get_testdata_file(name, download=False)
+    if p is None:
+        pytest.skip(f"{name} not bundled")
+    ds = pydicom.dcmread(p, force=True)
+    originals = {str(e.value) for e in ds.iterall() if e.VR == "UI" and e.value and e.VM == 1}
+    eng = engine()
+    assert eng.deidentify_dataset(ds).ok
+    out = roundtrip(ds)
+    for e in out.iterall():
+        if e.VR != "UI" or not e.value:
+            continue
+        for v in (e.value if e.VM > 1 else [e.value]):
+            v = str(v)
+            assert v.startswith(ROOT + ".") or v.startswith("1.2.840.10008.") or v not in originals \
+                or any(part in e.keyword for part in _UI_KEEP_KEYWORD_PARTS), (e.keyword, v)
+    assert str(out.PatientName) == "TST-0001"
