@@ -541,8 +541,11 @@ def _report(ds, prefix, hook):
     d = ds._dict
     creators = None
     for tag in sorted(d):
-        e = ds[tag]
         grp, el = tag >> 16, tag & 0xFFFF
+        if tag in BULK_TAGS:  # no conversion of pixel data
+            hook(f"{prefix}({grp:04X},{el:04X})", d[tag].VR or "OW", None)
+            continue
+        e = ds[tag]
         if grp & 1 and el >= 0x1000:
             if creators is None:
                 creators = {}
