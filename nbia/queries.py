@@ -406,6 +406,60 @@ def get_series(ctx, params):
     return _series(ctx, params, series_columns(ctx))
 
 
+# PostgreSQL builds the v4 getSeries JSON itself: at thousands of rows per collection this keeps
+# the answer within a few milliseconds instead of formatting every cell in Python. The output is
+# the same JSON (keys in SERIES_V4 order, null keys dropped, MM-DD-YYYY dates); only whitespace
+# differs. Collection-level values come in as arrays joined on the collection id.
+_PG_SERIES_JSON = """
+SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
+  'SeriesInstanceUID', q.uid, 'StudyInstanceUID', q.study_uid, 'Modality', nullif(q.modality, ''),
+  'ProtocolName', nullif(q.protocol, ''), 'SeriesDate', to_char(q.series_date, 'MM-DD-YYYY'),
+  'SeriesDescription', nullif(q.description, ''), 'BodyPartExamined', nullif(q.body_part, ''),
+  'SeriesNumber', nullif(q.number, ''), 'AnnotationsFlag', CASE WHEN q.annotations THEN true END,
+  'Collection', c.name, 'Site', NULL, 'PatientID', q.patient_id, 'PatientSex', nullif(q.sex, ''),
+  'PatientAge', nullif(q.age, ''), 'AdmittingDiagnosisDescription', nullif(q.diagnosis, ''),
+  'Manufacturer', nullif(q.manufacturer, ''), 'ManufacturerModelName', nullif(q.model, ''),
+  'SoftwareVersions', nullif(q.software, ''), 'ImageCount', q.image_count,
+  'MaxSubmissionTimestamp', to_char(q.max_ts AT TIME ZONE 'UTC', 'MM-DD-YYYY'),
+  'LicenseName', nullif(c.license_name, ''), 'LicenseURI', nullif(c.license_uri, ''),
+  'DataDescriptionURI', nullif(c.doi, ''), 'FileSize', q.total_bytes, 'ReleasedStatus', 'Released',
+  'DateReleased', to_char(q.released AT TIME ZONE 'UTC', 'MM-DD-YYYY'), 'StudyDesc', nullif(q.study_desc, ''),
+  'StudyDate', to_char(q.study_date, 'MM-DD-YYYY'),
+  'ThirdPartyAnalysis', CASE WHEN q.third_party THEN 'YES' ELSE 'NO' END, 'Authorized', c.authorized
+)) ORDER BY q.uid), '[]')::text
+FROM ({inner}) AS q(uid, study_uid, modality, protocol, series_date, description, body_part, number, annotations,
+     cid, patient_id, sex, age, diagnosis, manufacturer, model, software, image_count, max_ts, total_bytes,
+     released, study_desc, study_date, third_party)
+JOIN unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[])
+     AS c(id, name, license_name, license_uri, doi, authorized) ON c.id = q.cid
+"""
+
+
+def get_series_json_pg(ctx, params) -> str | None:
+    """The v4 getSeries JSON text built by PostgreSQL ('' for no rows); None when not on PostgreSQL."""
+    from django.db import connections
+
+    qs = restrict(series_base(ctx), ctx, params, SERIES_FILTERS)
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql":
+        return None
+    from django.core.exceptions import EmptyResultSet
+
+    try:
+        inner, inner_params = qs.values_list(*SERIES_FIELDS).order_by().query.sql_with_params()
+    except EmptyResultSet:  # e.g. a Collection filter naming no collection
+        return ""
+    infos = list(ctx.collections.values())
+    arrays = [
+        [i.id for i in infos], [i.name for i in infos], [i.license_name for i in infos],
+        [i.license_uri for i in infos], [i.doi_url for i in infos], [i.authorized for i in infos],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_SERIES_JSON.replace("{inner}", inner), (*inner_params, *arrays))
+        text = cursor.fetchone()[0]
+    return "" if text == "[]" else text
+
+
 def get_updated_series(ctx, params):
     since = from_date(ctx, params, "getUpdatedSeries")
     if since is None:

@@ -84,7 +84,7 @@ def refresh_grant(*, refresh_token: str, client_id: str = "") -> IssuedToken:
         raise TokenError("invalid_request", "Missing parameter: refresh_token")
     now = timezone.now()
     token = (
-        ApiToken.objects.select_for_update()
+        ApiToken.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(refresh_digest=digest(refresh_token))
         .first()

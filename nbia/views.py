@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from . import downloads, extras, formats, tokens
 from .context import Ctx
-from .queries import METADATA_ENDPOINTS, V1_ONLY_ENDPOINTS, ApiError
+from .queries import METADATA_ENDPOINTS, V1_ONLY_ENDPOINTS, ApiError, get_series_json_pg
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ DOWNLOAD_ENDPOINTS = {
 SERVER_ERROR = "Server was not able to process your request"
 
 
-def text(message: str, status: int) -> HttpResponse:
+def text_response(message: str, status: int) -> HttpResponse:
     return HttpResponse(message.encode("utf-8"), status=status, content_type="text/plain; charset=utf-8")
 
 
@@ -54,7 +54,7 @@ def _unknown(params, allowed) -> HttpResponse | None:
     for name in params:
         if name not in allowed:
             listed = ", ".join(allowed)
-            return text(f"Invalid query parameter: '{name}'. Allowed parameters are: [{listed}]", 400)
+            return text_response(f"Invalid query parameter: '{name}'. Allowed parameters are: [{listed}]", 400)
     return None
 
 
@@ -75,7 +75,7 @@ def resolve_user(request):
 @csrf_exempt
 def service(request, generation: str, endpoint: str):
     if generation not in GENERATIONS:
-        return text(f"Unknown API version {generation}.", 404)
+        return text_response(f"Unknown API version {generation}.", 404)
     user = resolve_user(request)
     if isinstance(user, HttpResponse):
         return user
@@ -100,32 +100,39 @@ def service(request, generation: str, endpoint: str):
     if endpoint in EXTRA_ENDPOINTS:
         handler, allowed, methods = EXTRA_ENDPOINTS[endpoint]
         if request.method not in methods + ("HEAD",):
-            return text(f"{endpoint} answers {' or '.join(methods)} requests.", 405)
+            return text_response(f"{endpoint} answers {' or '.join(methods)} requests.", 405)
         if strict and (bad := _unknown(params, allowed + ("format",))):
             return bad
         try:
             return handler(request, ctx, params)
         except ApiError as exc:
-            return text(exc.message, exc.status)
+            return text_response(exc.message, exc.status)
 
     spec = METADATA_ENDPOINTS.get(endpoint)
     if generation != "v4" and endpoint in V1_ONLY_ENDPOINTS:
         spec = V1_ONLY_ENDPOINTS[endpoint]
     if spec is None:
-        return text(f"Unknown endpoint {endpoint}.", 404)
+        return text_response(f"Unknown endpoint {endpoint}.", 404)
     if request.method not in spec.methods + ("HEAD",):
-        return text(f"{endpoint} answers {' or '.join(spec.methods)} requests.", 405)
+        return text_response(f"{endpoint} answers {' or '.join(spec.methods)} requests.", 405)
     allowed = (spec.v1_params if generation == "v1" and spec.v1_params else spec.params) + ("format",)
     if strict and (bad := _unknown(params, allowed)):
         return bad
     try:
         fmt = formats.normalise(params.get("format"), spec.default_format)
     except formats.UnknownFormat:
-        return text(SERVER_ERROR, 500)
+        return text_response(SERVER_ERROR, 500)
+    if endpoint == "getSeries" and generation == "v4" and fmt == "json":
+        try:
+            text = get_series_json_pg(ctx, params)
+        except ApiError as exc:
+            return text_response(exc.message, exc.status)
+        if text is not None:
+            return HttpResponse(text.replace("/", "\\/").encode("utf-8"), content_type="application/json; charset=utf-8")
     try:
         columns, rows = spec.handler(ctx, params)
     except ApiError as exc:
-        return text(exc.message, exc.status)
+        return text_response(exc.message, exc.status)
     if endpoint == "getSeriesMetaData" and not rows:
         return HttpResponse(status=204)
     return formats.render(columns, rows, fmt, csv_filename=spec.csv_filename)

@@ -276,3 +276,24 @@ def test_query_count_does_not_grow_with_rows(client, archive, django_assert_max_
         with django_assert_max_num_queries(4):
             client.get(V4 + endpoint)
     clear_doi_cache()
+
+
+def test_postgres_getseries_json_matches_the_python_rows(client, archive):
+    """On PostgreSQL getSeries JSON is built by the database; it must say exactly what the
+    Python formatter says (skipped on SQLite, where the Python path is the only one)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL fast path")
+    from nbia.context import Ctx
+    from nbia.formats import to_json
+    from nbia.queries import get_series, get_series_json_pg
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import QueryDict
+
+    for query in ("", "Collection=api-chest-ct", "Collection=API-Brain-MR", "Collection=none"):
+        params = QueryDict(query)
+        ctx = Ctx.build(AnonymousUser(), "v4")
+        columns, rows = get_series(ctx, params)
+        pg = get_series_json_pg(Ctx.build(AnonymousUser(), "v4"), params)
+        assert json.loads(pg or "[]") == json.loads(to_json(columns, rows) if rows else "[]")
+    response = client.get(V4 + "getSeries", {"Collection": "API-Chest-CT"})
+    assert "https:\\/\\/creativecommons.org" in response.content.decode()
