@@ -7,3 +7,20 @@ def test_load_demo_publishes_version_1_with_dois_once(db):
     load_demo()
     assert CollectionVersion.objects.count() == 2
     assert DOI.objects.filter(state="findable").count() == 4  # concept + version DOI per demo collection
+
+
+def test_fixity_check_finds_a_damaged_file(published):
+    import io
+
+    import pytest
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = io.StringIO()
+    call_command("fixity_check", stdout=out, verbosity=0)
+    assert "All files verified" in out.getvalue()
+    stored = published.entries.select_related("stored_file").first().stored_file
+    with open(stored.path(), "ab") as fh:
+        fh.write(b"bit rot")
+    with pytest.raises(CommandError):
+        call_command("fixity_check", stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0)
