@@ -136,19 +136,17 @@ def prepare_for_version(version: CollectionVersion, *, major: bool, provider=Non
     return touched
 
 
-@transaction.atomic
 def withdraw_version(version: CollectionVersion, *, actor, reason: str) -> CollectionVersion:
     """Withdraw a version: its downloads stop, its DOI becomes Registered and resolves to a 410
     tombstone that keeps the citation."""
     if not reason.strip():
         raise ValueError("A reason is required to withdraw a version.")
-    if version.withdrawn_at is None:
-        now = timezone.now()
-        CollectionVersion.objects.filter(pk=version.pk).update(withdrawn_at=now, withdrawn_reason=reason.strip())
-        version.refresh_from_db()
-        log("collection.withdraw_version", actor=actor, obj=version, reason=reason.strip(), number=version.number)
-    touched = dois_for_collection(version.collection)
-    sync_all(touched)
+    with transaction.atomic():
+        if version.withdrawn_at is None:
+            CollectionVersion.objects.filter(pk=version.pk).update(withdrawn_at=timezone.now(), withdrawn_reason=reason.strip())
+            version.refresh_from_db()
+            log("collection.withdraw_version", actor=actor, obj=version, reason=reason.strip(), number=version.number)
+    sync_all(dois_for_collection(version.collection))
     return version
 
 
