@@ -308,3 +308,18 @@ def test_digest_csv_per_image_and_per_series(client, published):
     rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode())))
     assert rows[0] == digest.SERIES_COLUMNS and len(rows) == 1 + 4
     assert {row[rows[0].index("Number of Images")] for row in rows[1:]} == {"3"}
+
+
+def test_concept_landing_series_browser_and_cart_pages(client, published, chest, plain_user):
+    concept = selectors.concept_doi(chest)
+    page = client.get(f"/doi/{concept.doi}")
+    assert page.status_code == 200 and "all versions" in page.content.decode()
+    assert "Chicago" in page.content.decode()
+    assert "J. Doe" in client.get(f"/doi/{concept.doi}", HTTP_ACCEPT="text/x-bibliography; style=ieee").content.decode()
+    browse = client.get(f"/collections/{chest.slug}/series/")
+    assert browse.status_code == 200 and "Add selected to cart" in browse.content.decode()
+    client.force_login(plain_user)
+    client.post("/cart/", {"action": "add", "series": list(Series.objects.filter(collection=chest).values_list("pk", flat=True))})
+    cart = client.get("/cart/").content.decode()
+    assert "4 series" in cart and "Request a DOI" in cart
+    assert client.get(f"/doi/{concept.doi.upper()}").status_code == 200  # DOIs are case-insensitive
