@@ -1,0 +1,81 @@
+"""Thumbnails and previews in the "derived" storage, named by the source file's sha256.
+
+Files are immutable and content-addressed, so a rendering named after the sha256 never goes
+stale: a corrected image has a new sha256 and so new renderings. Anything here may be deleted
+and is rendered again on the next request."""
+from __future__ import annotations
+
+import io
+import re
+
+from django.core.files.base import File
+from django.core.files.storage import storages
+
+from collections_app.models import StoredFile
+from curation.dicom import render
+
+SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def storage():
+    return storages["derived"]
+
+
+def thumb_name(sha: str) -> str:
+    return f"review/thumb/{sha[:2]}/{sha}.jpg"
+
+
+def preview_name(sha: str, window: str, frame: int) -> str:
+    return f"review/preview/{sha[:2]}/{sha}/{window}-{frame}.jpg"
+
+
+def _save(name: str, data: bytes) -> None:
+    st = storage()
+    if st.exists(name):
+        return
+    saved = st.save(name, File(io.BytesIO(data), name=name))
+    if saved != name:  # a concurrent render got there first
+        st.delete(saved)
+
+
+def read_dataset(stored: StoredFile):
+    with stored.open() as fh:
+        return render.read(fh.read())
+
+
+def thumbnail(stored: StoredFile) -> bytes:
+    """The cached thumbnail, rendered now if missing. Raises render.RenderError."""
+    name = thumb_name(stored.sha256)
+    st = storage()
+    try:
+        with st.open(name) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        pass
+    data = render.thumbnail_jpeg(read_dataset(stored))
+    _save(name, data)
+    return data
+
+
+def preview(stored: StoredFile, window: str = "default", frame: int = 0) -> tuple[bytes, bool]:
+    """(jpeg, was_cached). Raises render.RenderError."""
+    name = preview_name(stored.sha256, window, frame)
+    st = storage()
+    try:
+        with st.open(name) as fh:
+            return fh.read(), True
+    except FileNotFoundError:
+        pass
+    data, _ = render.preview_jpeg(read_dataset(stored), frame=frame, window=window)
+    _save(name, data)
+    return data, False
+
+
+def cached_path(name: str) -> str | None:
+    """Filesystem path of a cached rendering if the storage has one (fast serving)."""
+    st = storage()
+    try:
+        path = st.path(name)
+    except NotImplementedError:
+        return None
+    return path

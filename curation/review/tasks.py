@@ -1,0 +1,59 @@
+"""Review tasks: thumbnail rendering and OCR of likely burned-in text, enqueued at intake.
+Tasks take primary keys and are safe to run twice."""
+import logging
+
+from django.db import transaction
+from django.db.models import Count, F
+
+from collections_app.models import Image
+from curation.dicom import ocr, render
+
+from . import derived
+from .models import SeriesReview, TextDetection
+
+logger = logging.getLogger(__name__)
+
+
+def render_thumbnail(image_id: int) -> bool:
+    image = Image.objects.select_related("stored_file").filter(pk=image_id).first()
+    if image is None:
+        return False
+    try:
+        derived.thumbnail(image.stored_file)
+    except render.RenderError as exc:
+        logger.info("thumbnail of image %s: %s", image_id, exc)
+        return False
+    return True
+
+
+def detect_text(image_id: int) -> int:
+    """OCR the image's preview; store the boxes and bump the series' priority. Returns boxes found."""
+    image = Image.objects.select_related("stored_file", "series").filter(pk=image_id).first()
+    if image is None:
+        return 0
+    existing = TextDetection.objects.filter(image=image, stored_file=image.stored_file).first()
+    if existing is not None:
+        return len(existing.boxes)
+    boxes, error = [], ""
+    try:
+        ds = derived.read_dataset(image.stored_file)
+        frames = render.frame_count(ds)
+        rendered = render.render(ds, frame=frames // 2 if frames > 1 else 0, max_size=render.PREVIEW_SIZE)
+        scale = rendered.columns / rendered.image.width
+        boxes = [b.as_dict() for b in ocr.find_text(rendered.image, scale=scale)]
+    except render.RenderError as exc:
+        error = str(exc)
+    except Exception as exc:  # tesseract missing, timeout…: recorded, the queue still works
+        error = f"{type(exc).__name__}: {exc}"
+    with transaction.atomic():
+        TextDetection.objects.get_or_create(image=image, stored_file=image.stored_file,
+                                            defaults={"boxes": boxes, "error": error[:2000]})
+        refresh_text_count(image.series_id)
+    return len(boxes)
+
+
+def refresh_text_count(series_id: int) -> None:
+    # only detections on each image's current file count
+    n = (TextDetection.objects.filter(image__series_id=series_id, stored_file_id=F("image__stored_file_id"))
+         .exclude(boxes=[]).aggregate(n=Count("image", distinct=True))["n"])
+    SeriesReview.objects.filter(series_id=series_id).update(text_images=n or 0)
