@@ -250,3 +250,103 @@ def assign(*, series: Series, assignee, actor) -> SeriesReview:
             previously=before)
         review.refresh_from_db()
     return review
+
+
+# --- pixel masks for burned-in PHI ----------------------------------------------------------------
+
+SCOPES = {"image": "This image", "series": "Every image of the series",
+          "device": "Every image in the collection with the same device signature (manufacturer, model, size)"}
+
+
+def clean_rects(rects, image: Image) -> list[tuple[int, int, int, int]]:
+    """Rectangles as ints, clipped to the image; empty ones dropped."""
+    out = []
+    rows, cols = image.rows or 0, image.columns or 0
+    for r in rects or []:
+        try:
+            values = (r[0], r[1], r[2], r[3]) if isinstance(r, (list, tuple)) else (r["x"], r["y"], r["w"], r["h"])
+            x, y, w, h = (int(round(float(v))) for v in values)
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise ReviewError(f"Not a rectangle: {r!r}")
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = x + w, y + h
+        if cols:
+            x1 = min(cols, x1)
+        if rows:
+            y1 = min(rows, y1)
+        if x1 > x0 and y1 > y0:
+            out.append((x0, y0, x1 - x0, y1 - y0))
+    if not out:
+        raise ReviewError("Draw at least one rectangle on the image.")
+    return out
+
+
+def rects_text(rects) -> str:
+    return ";".join(",".join(str(v) for v in r) for r in rects)
+
+
+def scope_images(image: Image, scope: str):
+    series = image.series
+    if scope == "image":
+        return Image.objects.filter(pk=image.pk)
+    if scope == "series":
+        return series.images.all()
+    if scope == "device":
+        return Image.objects.filter(
+            series__collection_id=series.collection_id, series__manufacturer=series.manufacturer,
+            series__manufacturer_model_name=series.manufacturer_model_name, rows=image.rows, columns=image.columns)
+    raise ReviewError(f"Unknown scope {scope!r}.")
+
+
+def mask_preview(*, image: Image, rects, frame: int = 0, window: str = "default") -> bytes:
+    """The image as it will look once masked (nothing is written)."""
+    from curation.deid.pixels import apply_masks
+    from curation.dicom import render
+
+    from . import derived
+
+    rects = clean_rects(rects, image)
+    ds = derived.read_dataset(image.stored_file)
+    apply_masks(ds, rects)
+    data, _ = render.preview_jpeg(ds, frame=frame, window=window)
+    return data
+
+
+def apply_mask(*, image: Image, rects, scope: str, actor, reason: str, save_rule: bool = False,
+               rule_name: str = ""):
+    """Blank `rects` in the image, its series or every image with its device signature, as one
+    pixel-mask correction (new files, audited, undoable), then record the PHI verdict on the
+    image with the correction. Optionally keep the mask as a PixelMaskRule for future intake."""
+    from curation.deid.pixels import apply_masks
+    from curation.models import PixelMaskRule
+    from curation.services.corrections import Change, apply_correction
+
+    rects = clean_rects(rects, image)
+    if scope not in SCOPES:
+        raise ReviewError(f"Unknown scope {scope!r}.")
+    reason = (reason or "").strip() or "Burned-in PHI found in visual review"
+    series = image.series
+    _lease_ok(review_for(series), actor)
+    text = rects_text(rects)
+
+    def mutate(ds, _image):
+        n = apply_masks(ds, rects)
+        return [Change("(7FE0,0010)", "", f"masked {n} rectangle(s): {text}")] if n else []
+
+    targets = list(scope_images(image, scope).select_related("stored_file", "series").order_by("pk"))
+    correction = apply_correction(
+        collection=series.collection, images=targets, mutate=mutate, actor=actor, reason=reason,
+        kind="pixel_mask", summary=f"Pixel mask {text} on {len(targets)} image(s) ({scope})",
+        scope=scope, spec={"rects": [list(r) for r in rects], "scope": scope, "image": image.pk,
+                           "manufacturer": series.manufacturer, "model": series.manufacturer_model_name,
+                           "rows": image.rows, "columns": image.columns},
+    )
+    if save_rule:
+        rule = PixelMaskRule.objects.create(
+            name=(rule_name or f"{series.manufacturer} {series.manufacturer_model_name} {image.columns}x{image.rows}").strip()[:120],
+            manufacturer=series.manufacturer, model=series.manufacturer_model_name, rows=image.rows,
+            columns=image.columns, rects=text, created_by=actor if getattr(actor, "is_authenticated", False) else None)
+        log("review.mask_rule", actor=actor, obj=rule, reason=reason, rects=text, correction=correction.pk)
+    image.refresh_from_db()
+    verdict = record_verdict(image=image, verdict=Verdict.Kind.PHI, actor=actor, note=reason, masked_by=correction)
+    return correction, verdict

@@ -1,4 +1,23 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "review"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("c/<slug:slug>/", views.collection, name="collection"),
+    path("c/<slug:slug>/next/", views.claim_next, name="claim_next"),
+    path("series/<int:pk>/", views.series_grid, name="series"),
+    path("series/<int:pk>/view/", views.viewer, name="viewer"),
+    path("series/<int:pk>/state.json", views.state, name="state"),
+    path("series/<int:pk>/accept/", views.accept_series, name="accept"),
+    path("series/<int:pk>/release/", views.release, name="release"),
+    path("series/<int:pk>/assign/", views.assign, name="assign"),
+    path("series/<int:pk>/lease/", views.lease, name="lease"),
+    path("image/<int:pk>/verdict/", views.verdict, name="verdict"),
+    path("image/<int:pk>/mask/preview/", views.mask_preview, name="mask_preview"),
+    path("image/<int:pk>/mask/apply/", views.mask_apply, name="mask_apply"),
+    path("thumb/<str:sha>.jpg", views.thumb, name="thumb"),
+    path("preview/<str:sha>/<str:window>/<int:frame>.jpg", views.preview, name="preview"),
+    path("full/<str:sha>/<int:frame>.bin", views.full, name="full"),
+]

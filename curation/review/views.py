@@ -1,0 +1,373 @@
+"""Review queue pages (curators only; anyone else gets a 404): the queue, a collection's series,
+the thumbnail grid of a series, the single-image viewer, and the JSON/image endpoints it uses."""
+from __future__ import annotations
+
+import json
+import os
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, Sum
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from collections_app.models import Collection, Image, Series, Status, StoredFile
+from curation.dicom import render as dicom_render
+from tcia.core import roles
+from tcia.core.permissions import require_curator
+
+from . import derived, keymap, services
+from .models import SeriesReview, TextDetection, Verdict
+
+PAGE = 100
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def curator_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        require_curator(request.user)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _curators():
+    return (get_user_model().objects.filter(Q(groups__name__in=[roles.CURATOR, roles.ADMIN]) | Q(is_superuser=True))
+            .distinct().order_by("username"))
+
+
+def _findings(series: Series) -> list | None:
+    """Findings of the checks app for this series, once that app exists (None: not installed)."""
+    try:
+        from curation.checks.models import Finding
+    except ImportError:
+        return None
+    try:
+        return list(Finding.objects.filter(series=series)[:50])
+    except Exception:  # the model may not have a series field yet
+        return None
+
+
+# --- queue and collection pages -----------------------------------------------------------------
+
+@curator_required
+def queue(request):
+    collections = Collection.objects.filter(Q(status__in=[Status.DRAFT, Status.IN_CURATION]) | Q(series__isnull=False)).distinct()
+    rows = []
+    for c in collections.order_by("title"):
+        p = services.collection_progress(c)
+        if p.total:
+            rows.append((c, p))
+    mine = services.queue().filter(claimed_by=request.user).exclude(lease_expires_at__isnull=True)
+    assigned = services.queue().filter(assigned_to=request.user)
+    return render(request, "review/queue.html", {"rows": rows, "mine": mine, "assigned": assigned})
+
+
+@curator_required
+def collection(request, slug):
+    coll = get_object_or_404(Collection, slug=slug)
+    services.ensure_reviews(coll)
+    reviews = list(services.queue(coll))
+    return render(request, "review/collection.html", {
+        "collection": coll, "reviews": reviews, "progress": services.collection_progress(coll),
+        "curators": _curators(), "gate": __import__("curation.review.gates", fromlist=["gate"]).gate(coll),
+    })
+
+
+@curator_required
+@require_POST
+def claim_next(request, slug):
+    coll = get_object_or_404(Collection, slug=slug)
+    review = services.claim_next(user=request.user, collection=coll)
+    if review is None:
+        messages.info(request, "Nothing left to claim in this collection: every series is reviewed, held or assigned.")
+        return redirect("review:collection", slug=slug)
+    return redirect("review:series", pk=review.series_id)
+
+
+@curator_required
+@require_POST
+def release(request, pk):
+    series = get_object_or_404(Series, pk=pk)
+    services.release(series=series, user=request.user)
+    messages.success(request, "Series released.")
+    return redirect("review:collection", slug=series.collection.slug)
+
+
+@curator_required
+@require_POST
+def assign(request, pk):
+    series = get_object_or_404(Series, pk=pk)
+    username = request.POST.get("assignee", "")
+    assignee = _curators().filter(username=username).first() if username else None
+    if username and assignee is None:
+        raise Http404("No such curator")
+    services.assign(series=series, assignee=assignee, actor=request.user)
+    messages.success(request, f"Series {series.series_number or series.pk} assigned to {assignee or 'nobody'}.")
+    return redirect(request.POST.get("next") or reverse("review:collection", args=[series.collection.slug]))
+
+
+@curator_required
+@require_POST
+def lease(request, pk):
+    series = get_object_or_404(Series, pk=pk)
+    try:
+        review = services.claim(series=series, user=request.user)
+    except services.ReviewError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=409)
+    return JsonResponse({"ok": True, "expires": review.lease_expires_at.isoformat()})
+
+
+def _hold(request, series) -> tuple[SeriesReview, str]:
+    """Opening a series claims it when it is free; otherwise the page says who holds it."""
+    try:
+        return services.claim(series=series, user=request.user), ""
+    except services.ReviewError as exc:
+        return services.review_for(series), str(exc)
+
+
+def _context(series: Series):
+    coll = series.collection
+    return {
+        "series": series, "collection": coll, "anatomic_sites": list(coll.anatomic_sites.all()),
+        "series_progress": services.series_progress(series), "collection_progress": services.collection_progress(coll),
+        "findings": _findings(series),
+    }
+
+
+@curator_required
+def series_grid(request, pk):
+    series = get_object_or_404(Series.objects.select_related("collection", "subject", "study"), pk=pk)
+    review, held_by_other = _hold(request, series)
+    images = list(series.images.order_by("instance_number", "pk").values_list("pk", "instance_number", "stored_file__sha256"))
+    page = max(1, int(request.GET.get("page", "1") or 1))
+    pages = max(1, (len(images) + PAGE - 1) // PAGE)
+    page = min(page, pages)
+    verdicts = dict(Verdict.objects.filter(series=series, current=True).values_list("image_id", "verdict"))
+    texts = set(TextDetection.objects.filter(image__series=series).exclude(boxes=[]).values_list("image_id", flat=True))
+    cells = [
+        {"pk": pk_, "index": i, "n": n, "sha": sha, "verdict": verdicts.get(pk_), "text": pk_ in texts}
+        for i, (pk_, n, sha) in enumerate(images) if (page - 1) * PAGE <= i < page * PAGE
+    ]
+    unreviewed = len(images) - len(verdicts)
+    ctx = _context(series)
+    ctx.update({"review": review, "held_by_other": held_by_other, "cells": cells, "page": page, "pages": pages,
+                "unreviewed": unreviewed, "curators": _curators(), "verdict_labels": dict(Verdict.Kind.choices),
+                "keys": keymap.help_rows()})
+    return render(request, "review/series_grid.html", ctx)
+
+
+@curator_required
+@require_POST
+def accept_series(request, pk):
+    series = get_object_or_404(Series, pk=pk)
+    try:
+        n = services.accept_series(series=series, actor=request.user, expected=int(request.POST.get("expected", "-1")))
+    except (services.ReviewError, ValueError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{n} images marked OK.")
+    return redirect("review:series", pk=pk)
+
+
+def _image_rows(series: Series) -> list[dict]:
+    verdicts = {v.image_id: v for v in Verdict.objects.filter(series=series, current=True)}
+    texts = {}
+    for t in TextDetection.objects.filter(image__series=series).values("image_id", "stored_file_id", "boxes"):
+        texts[(t["image_id"], t["stored_file_id"])] = t["boxes"]
+    rows = []
+    for im in series.images.order_by("instance_number", "pk").select_related("stored_file"):
+        v = verdicts.get(im.pk)
+        rows.append({
+            "id": im.pk, "n": im.instance_number, "sha": im.stored_file.sha256, "rows": im.rows, "columns": im.columns,
+            "frames": im.number_of_frames or 1, "pi": im.photometric_interpretation,
+            "colour": im.photometric_interpretation.upper() in dicom_render.COLOUR,
+            "verdict": v.verdict if v else None, "note": v.note if v else "",
+            "masked": bool(v and v.masked_by_id), "text": texts.get((im.pk, im.stored_file_id), []),
+        })
+    return rows
+
+
+def _progress_json(series: Series) -> dict:
+    sp, cp = services.series_progress(series), services.collection_progress(series.collection)
+    return {"series": str(sp), "collection": str(cp), "series_done": sp.done}
+
+
+@curator_required
+def viewer(request, pk):
+    series = get_object_or_404(Series.objects.select_related("collection", "subject", "study"), pk=pk)
+    review, held_by_other = _hold(request, series)
+    rows = _image_rows(series)
+    try:
+        index = min(max(0, int(request.GET.get("i", "0"))), max(0, len(rows) - 1))
+    except ValueError:
+        index = 0
+    if "i" not in request.GET:  # start at the first image without a verdict
+        index = next((i for i, r in enumerate(rows) if r["verdict"] is None), 0)
+    config = {
+        "images": rows, "index": index, "keymap": keymap.KEYMAP,
+        "presets": {k: {"center": w.center, "width": w.width, "label": w.label} for k, w in dicom_render.PRESETS.items()},
+        "verdicts": dict(Verdict.Kind.choices), "scopes": services.SCOPES,
+        "urls": {
+            "preview": reverse("review:preview", args=["SHA", "WIN", 0]).replace("/0.jpg", "/FRAME.jpg"),
+            "full": reverse("review:full", args=["SHA", 0]).replace("/0.bin", "/FRAME.bin"),
+            "verdict": reverse("review:verdict", args=[0]).replace("/0/", "/ID/"),
+            "mask_preview": reverse("review:mask_preview", args=[0]).replace("/0/", "/ID/"),
+            "mask_apply": reverse("review:mask_apply", args=[0]).replace("/0/", "/ID/"),
+            "state": reverse("review:state", args=[series.pk]),
+            "lease": reverse("review:lease", args=[series.pk]),
+            "grid": reverse("review:series", args=[series.pk]),
+        },
+        "read_only": bool(held_by_other),
+    }
+    ctx = _context(series)
+    ctx.update({"review": review, "held_by_other": held_by_other, "config": config, "keys": keymap.help_rows(),
+                "verdict_buttons": [(k, label, keymap.key_for("verdict", k)) for k, label in Verdict.Kind.choices],
+                "presets": [(k, w.label, keymap.key_for("window", k)) for k, w in dicom_render.PRESETS.items()],
+                "scopes": services.SCOPES})
+    return render(request, "review/viewer.html", ctx)
+
+
+@curator_required
+def state(request, pk):
+    series = get_object_or_404(Series, pk=pk)
+    return JsonResponse({"images": _image_rows(series), "progress": _progress_json(series)})
+
+
+def _json_body(request) -> dict:
+    try:
+        return json.loads(request.body or b"{}")
+    except ValueError:
+        return {}
+
+
+@curator_required
+@require_POST
+def verdict(request, pk):
+    image = get_object_or_404(Image.objects.select_related("series", "series__collection", "stored_file"), pk=pk)
+    body = _json_body(request) if request.content_type == "application/json" else request.POST
+    try:
+        row = services.record_verdict(image=image, verdict=body.get("verdict", ""), note=body.get("note", ""),
+                                      actor=request.user)
+    except services.ReviewError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=409)
+    return JsonResponse({"ok": True, "verdict": row.verdict, "id": row.pk, "supersedes": row.supersedes_id,
+                         "progress": _progress_json(image.series)})
+
+
+@curator_required
+@require_POST
+def mask_preview(request, pk):
+    image = get_object_or_404(Image.objects.select_related("series", "stored_file"), pk=pk)
+    body = _json_body(request)
+    try:
+        data = services.mask_preview(image=image, rects=body.get("rects"), frame=int(body.get("frame", 0) or 0),
+                                     window=str(body.get("window") or "default"))
+    except (services.ReviewError, dicom_render.RenderError) as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=400)
+    n = services.scope_images(image, body.get("scope", "image")).count() if body.get("scope") in services.SCOPES else 1
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["X-Scope-Count"] = str(n)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@curator_required
+@require_POST
+def mask_apply(request, pk):
+    image = get_object_or_404(Image.objects.select_related("series", "series__collection", "stored_file"), pk=pk)
+    body = _json_body(request)
+    try:
+        correction, row = services.apply_mask(
+            image=image, rects=body.get("rects"), scope=body.get("scope", "image"), actor=request.user,
+            reason=body.get("reason", ""), save_rule=bool(body.get("save_rule")), rule_name=body.get("rule_name", ""))
+    except services.ReviewError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=409)
+    image.refresh_from_db()
+    return JsonResponse({"ok": True, "correction": correction.pk, "files": correction.files.count(),
+                         "verdict": row.verdict, "sha": image.stored_file.sha256, "progress": _progress_json(image.series)})
+
+
+# --- image endpoints (content-addressed: the sha256 is the cache key) ------------------------------
+
+def _stored(sha: str) -> StoredFile:
+    if not derived.SHA.match(sha):
+        raise Http404("bad name")
+    stored = StoredFile.objects.filter(sha256=sha).first()
+    if stored is None:
+        raise Http404("no such file")
+    return stored
+
+
+def _file_or_bytes(name: str):
+    path = derived.cached_path(name)
+    if path is not None:
+        try:
+            return FileResponse(open(path, "rb"), content_type="image/jpeg")
+        except FileNotFoundError:
+            return None
+    return None
+
+
+def _unreadable(message: str) -> HttpResponse:
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128"><rect width="128" height="128" fill="#400"/>'
+           '<text x="64" y="70" fill="#fcc" font-size="13" text-anchor="middle">unreadable</text></svg>')
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["X-Render-Error"] = message[:200].replace("\n", " ")
+    return response
+
+
+@curator_required
+def thumb(request, sha):
+    if not derived.SHA.match(sha):
+        raise Http404("bad name")
+    response = _file_or_bytes(derived.thumb_name(sha))
+    if response is None:
+        try:
+            response = HttpResponse(derived.thumbnail(_stored(sha)), content_type="image/jpeg")
+        except dicom_render.RenderError as exc:
+            return _unreadable(str(exc))
+    response["Cache-Control"] = IMMUTABLE
+    return response
+
+
+@curator_required
+def preview(request, sha, window, frame):
+    if window not in dicom_render.WINDOW_NAMES or not derived.SHA.match(sha):
+        raise Http404("bad name")
+    response = _file_or_bytes(derived.preview_name(sha, window, frame))
+    source = "cache"
+    if response is None:
+        try:
+            data, _ = derived.preview(_stored(sha), window, frame)
+        except dicom_render.RenderError as exc:
+            return _unreadable(str(exc))
+        response = HttpResponse(data, content_type="image/jpeg")
+        source = "rendered"
+    response["Cache-Control"] = IMMUTABLE
+    response["X-Render"] = f"preview JPEG q{dicom_render.JPEG_QUALITY} ({source})"
+    return response
+
+
+@curator_required
+def full(request, sha, frame):
+    """Full fidelity: float32 modality values for windowing in the browser (monochrome), or a
+    lossless PNG (colour)."""
+    stored = _stored(sha)
+    try:
+        ds = derived.read_dataset(stored)
+        if dicom_render.is_colour(ds):
+            rendered = dicom_render.render(ds, frame=frame)
+            response = HttpResponse(dicom_render.encode_png(rendered.image), content_type="image/png")
+        else:
+            values, info = dicom_render.full_frame(ds, frame)
+            response = HttpResponse(values.tobytes(), content_type="application/octet-stream")
+            response["X-Image-Info"] = json.dumps(info)
+    except dicom_render.RenderError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=422)
+    response["Cache-Control"] = IMMUTABLE
+    return response
