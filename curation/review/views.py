@@ -20,6 +20,7 @@ from tcia.core import roles
 from tcia.core.permissions import require_curator
 
 from . import derived, keymap, services
+from .gates import gate
 from .models import SeriesReview, TextDetection, Verdict
 
 PAGE = 100
@@ -74,7 +75,7 @@ def collection(request, slug):
     reviews = list(services.queue(coll))
     return render(request, "review/collection.html", {
         "collection": coll, "reviews": reviews, "progress": services.collection_progress(coll),
-        "curators": _curators(), "gate": __import__("curation.review.gates", fromlist=["gate"]).gate(coll),
+        "curators": _curators(), "gate": gate(coll),
     })
 
 
