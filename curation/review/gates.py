@@ -9,7 +9,7 @@ from .models import Verdict
 
 
 def gate(collection) -> list[tuple[str, str]]:
-    url = reverse("review:collection", args=[collection.slug])
+    url = reverse("curation:review:collection", args=[collection.slug])
     images = Image.objects.filter(series__collection=collection)
     total = images.count()
     if not total:

@@ -86,8 +86,8 @@ def claim_next(request, slug):
     review = services.claim_next(user=request.user, collection=coll)
     if review is None:
         messages.info(request, "Nothing left to claim in this collection: every series is reviewed, held or assigned.")
-        return redirect("review:collection", slug=slug)
-    return redirect("review:series", pk=review.series_id)
+        return redirect("curation:review:collection", slug=slug)
+    return redirect("curation:review:series", pk=review.series_id)
 
 
 @curator_required
@@ -96,7 +96,7 @@ def release(request, pk):
     series = get_object_or_404(Series, pk=pk)
     services.release(series=series, user=request.user)
     messages.success(request, "Series released.")
-    return redirect("review:collection", slug=series.collection.slug)
+    return redirect("curation:review:collection", slug=series.collection.slug)
 
 
 @curator_required
@@ -109,7 +109,7 @@ def assign(request, pk):
         raise Http404("No such curator")
     services.assign(series=series, assignee=assignee, actor=request.user)
     messages.success(request, f"Series {series.series_number or series.pk} assigned to {assignee or 'nobody'}.")
-    return redirect(request.POST.get("next") or reverse("review:collection", args=[series.collection.slug]))
+    return redirect(request.POST.get("next") or reverse("curation:review:collection", args=[series.collection.slug]))
 
 
 @curator_required
@@ -172,7 +172,7 @@ def accept_series(request, pk):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{n} images marked OK.")
-    return redirect("review:series", pk=pk)
+    return redirect("curation:review:series", pk=pk)
 
 
 def _image_rows(series: Series) -> list[dict]:
@@ -214,14 +214,14 @@ def viewer(request, pk):
         "presets": {k: {"center": w.center, "width": w.width, "label": w.label} for k, w in dicom_render.PRESETS.items()},
         "verdicts": dict(Verdict.Kind.choices), "scopes": services.SCOPES,
         "urls": {
-            "preview": reverse("review:preview", args=["SHA", "WIN", 0]).replace("/0.jpg", "/FRAME.jpg"),
-            "full": reverse("review:full", args=["SHA", 0]).replace("/0.bin", "/FRAME.bin"),
-            "verdict": reverse("review:verdict", args=[0]).replace("/0/", "/ID/"),
-            "mask_preview": reverse("review:mask_preview", args=[0]).replace("/0/", "/ID/"),
-            "mask_apply": reverse("review:mask_apply", args=[0]).replace("/0/", "/ID/"),
-            "state": reverse("review:state", args=[series.pk]),
-            "lease": reverse("review:lease", args=[series.pk]),
-            "grid": reverse("review:series", args=[series.pk]),
+            "preview": reverse("curation:review:preview", args=["SHA", "WIN", 0]).replace("/0.jpg", "/FRAME.jpg"),
+            "full": reverse("curation:review:full", args=["SHA", 0]).replace("/0.bin", "/FRAME.bin"),
+            "verdict": reverse("curation:review:verdict", args=[0]).replace("/0/", "/ID/"),
+            "mask_preview": reverse("curation:review:mask_preview", args=[0]).replace("/0/", "/ID/"),
+            "mask_apply": reverse("curation:review:mask_apply", args=[0]).replace("/0/", "/ID/"),
+            "state": reverse("curation:review:state", args=[series.pk]),
+            "lease": reverse("curation:review:lease", args=[series.pk]),
+            "grid": reverse("curation:review:series", args=[series.pk]),
         },
         "read_only": bool(held_by_other),
     }
