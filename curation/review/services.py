@@ -4,6 +4,7 @@ assignment, progress, and pixel masks for burned-in PHI (through the corrections
 Every decision is audited in the transaction that records it."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -218,15 +219,17 @@ def claim_next(*, user, collection: Collection | None = None, lease: timedelta =
         # series assigned to this curator before unassigned ones
         F("assigned_to").desc(nulls_last=True), "-text_images", "-likely_text", "series__subject__patient_id",
         "series__series_number", "series_id")
-    for _ in range(20):
-        with transaction.atomic():
-            candidates = base
-            if connection.features.has_select_for_update_skip_locked:
-                candidates = base.select_for_update(skip_locked=True, of=("self",))
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _ in range(50):
+        # SQLite: no transaction around read-then-write (a deferred transaction that upgrades its
+        # read lock fails at once with "database is locked"); the UPDATE alone is atomic.
+        with transaction.atomic() if skip_locked else nullcontext():
+            candidates = base.select_for_update(skip_locked=True, of=("self",)) if skip_locked else base
             pick = candidates.first()
             if pick is None:
                 return None
             won = (SeriesReview.objects.filter(pk=pick.pk).filter(_free(user, timezone.now()))
+                   .filter(Q(assigned_to__isnull=True) | Q(assigned_to=user))
                    .update(claimed_by=user, lease_expires_at=timezone.now() + lease))
         if won:
             pick.refresh_from_db()
