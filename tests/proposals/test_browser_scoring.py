@@ -41,7 +41,9 @@ def browser_page():
             browser.close()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# No serialized_rollback: it collides with content types recreated by earlier transactional tests;
+# pytest-django runs transactional tests last, and the fixtures create the groups they need.
+@pytest.mark.django_db(transaction=True)
 def test_committee_member_scores_a_proposal(live_server, browser_page, ct, mr, lung):
     from .conftest import complete_fields
 
