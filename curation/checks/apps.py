@@ -1,7 +1,36 @@
 from django.apps import AppConfig
 
 
+def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):
+    """Ingest hook: keep the file's facts for the checks and mark the collection's findings stale."""
+    from .facts import record_facts
+    from .services import mark_stale
+
+    record_facts(image=image, elements=elements)
+    collection = submission.collection if submission is not None else image.series.collection
+    mark_stale(collection, "a correction rewrote files" if replaced_file is not None else "new files arrived")
+
+
+def publication_gate(collection):
+    from collections_app.services.publish import GateFailure
+
+    from .gates import gate
+
+    return [GateFailure(message, url) for message, url in gate(collection)]
+
+
 class ChecksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "curation.checks"
     label = "checks"
+    verbose_name = "Curation checks"
+
+    def ready(self):
+        from curation.hooks import register_ingest_hook
+
+        register_ingest_hook(on_ingest)
+        try:
+            from collections_app.services.publish import register_gate
+        except ImportError:  # the publish service is optional for this app
+            return
+        register_gate(publication_gate)

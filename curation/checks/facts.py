@@ -1,0 +1,120 @@
+"""Per-file facts for the checks, taken from the elements intake reports (no second read).
+
+`facts_from_elements` is the pure part; `record_facts` is the ingest hook; `ensure_facts`
+fills what the hook could not (files that arrived before it was registered, pixel hashes).
+"""
+import hashlib
+import io
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.datadict import keyword_for_tag
+
+# Top-level attributes the consistency, geometry, linkage and conformance checks compare.
+HEADER_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "PatientName", "PatientSex", "PatientAge",
+    "PatientBirthDate", "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
+    "StudyID", "ReferringPhysicianName", "SeriesInstanceUID", "SeriesDescription", "SeriesNumber", "SeriesDate",
+    "FrameOfReferenceUID", "BodyPartExamined", "Manufacturer", "ManufacturerModelName", "Laterality",
+    "PatientPosition", "ProtocolName", "ImagePositionPatient", "ImageOrientationPatient", "InstanceNumber",
+    "SliceThickness", "PixelSpacing", "Rows", "Columns", "PatientIdentityRemoved", "BurnedInAnnotation",
+    "ImageType", "NumberOfFrames",
+)
+_WANTED = {}
+for _kw in HEADER_KEYWORDS:
+    from pydicom.datadict import tag_for_keyword
+
+    _t = tag_for_keyword(_kw)
+    _WANTED[f"({_t >> 16:04X},{_t & 0xFFFF:04X})"] = _kw
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return None
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def facts_from_elements(elements) -> tuple[dict, list]:
+    """(header, refs): selected top-level values, and every nested UI value with its path."""
+    header: dict = {}
+    refs: list = []
+    for path, vr, value in elements:
+        if "[" not in path:
+            kw = _WANTED.get(path)
+            if kw is not None:
+                header[kw] = _jsonable(value)
+        elif vr == "UI" and value:
+            refs.append([path, str(value)])
+    return header, refs
+
+
+def elements_of(ds) -> list:
+    from curation.deid.engine import Deidentifier
+
+    out = []
+    Deidentifier.report(ds, lambda p, vr, v: out.append((p, vr, v)))
+    return out
+
+
+def pixel_hash(ds) -> str:
+    """SHA-256 of the decoded pixel values with their shape, so the same pixels match whatever
+    the transfer syntax. Empty when the object has no pixel data."""
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        return ""
+    try:
+        arr = np.ascontiguousarray(ds.pixel_array)
+    except Exception:  # noqa: BLE001 - undecodable: fall back to the raw bytes
+        raw = ds.get("PixelData") or b""
+        return hashlib.sha256(bytes(raw)).hexdigest() if raw else ""
+    h = hashlib.sha256(str((arr.shape, arr.dtype.str.lstrip("<>=|"))).encode())
+    h.update(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+    return h.hexdigest()
+
+
+def record_facts(*, submission=None, image, elements, replaced_file=None, **_):
+    """Ingest hook: header facts of the new file (pixel hash comes later, once)."""
+    from .models import FileFacts
+
+    header, refs = facts_from_elements(elements)
+    FileFacts.objects.update_or_create(stored_file_id=image.stored_file_id, defaults={"header": header, "refs": refs})
+
+
+def compute_facts(stored_file, *, want_pixels=True):
+    from .models import FileFacts
+
+    with stored_file.open() as fh:
+        ds = dcmread(io.BytesIO(fh.read()))
+    header, refs = facts_from_elements(elements_of(ds))
+    ph = pixel_hash(ds) if want_pixels else ""
+    facts, _ = FileFacts.objects.update_or_create(
+        stored_file_id=stored_file.pk,
+        defaults={"header": header, "refs": refs, "pixel_hash": ph, "pixel_hashed": want_pixels},
+    )
+    return facts
+
+
+def ensure_facts(images, progress=None) -> dict:
+    """stored_file_id → FileFacts for `images`, computing what is missing (once per file)."""
+    from collections_app.models import StoredFile
+
+    from .models import FileFacts
+
+    file_ids = {i.stored_file_id for i in images}
+    facts = {f.stored_file_id: f for f in FileFacts.objects.filter(stored_file_id__in=file_ids)}
+    missing = [fid for fid in file_ids if fid not in facts or not facts[fid].pixel_hashed]
+    for stored in StoredFile.objects.filter(pk__in=missing).iterator():
+        facts[stored.pk] = compute_facts(stored)
+        if progress:
+            progress()
+    return facts
+
+
+def keyword(tag_text: str) -> str:
+    try:
+        return keyword_for_tag(int(tag_text.strip("()").replace(",", ""), 16)) or tag_text
+    except ValueError:
+        return tag_text
