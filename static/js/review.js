@@ -170,9 +170,9 @@
       if (!r.ok) return status(j.error, true);
       im.verdict = verdict; im.note = note || ""; im.masked = false;
       progress(j.progress);
-      status(`${cfg.verdicts[verdict]} recorded for image ${st.index + 1}` + (j.supersedes ? " (replaces the earlier verdict)" : "") + ".");
+      const done = j.progress && j.progress.series_done ? " Every image of this series has a verdict: press g for the grid." : "";
+      status(`${cfg.verdicts[verdict]} recorded for image ${st.index + 1}` + (j.supersedes ? " (replaces the earlier verdict)" : "") + "." + done);
       if (st.index < st.images.length - 1) go(st.index + 1); else show();
-      if (j.progress && j.progress.series_done) status("Every image of this series has a verdict. Press g for the grid.");
     } finally { st.busy = false; }
   }
   function verdictKey(kind) {

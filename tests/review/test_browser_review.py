@@ -1,0 +1,150 @@
+"""A curator reviews in a real browser (Debian's Chromium driven by Playwright).
+
+They log in, take the next series from the queue (the ultrasound series with burned-in text
+comes first), flag an image, draw a mask over the name with the mouse, preview and approve it,
+then review a CT series with the keyboard (scroll, presets, window by dragging, verdicts) and
+watch the progress move. Screenshots of the grid and the viewer go to docs/screenshots/."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+from curation.models import Correction  # noqa: E402
+from curation.review import derived  # noqa: E402
+from curation.review.models import Verdict  # noqa: E402
+from tests.conftest import make_user  # noqa: E402
+
+from .helpers import ct_series_bytes, ingest, series_of, us_text_bytes  # noqa: E402
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def page():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        pg = browser.new_page(viewport={"width": 1360, "height": 1000})
+        pg.set_default_timeout(20000)
+        try:
+            yield pg
+        finally:
+            browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_curator_reviews_flags_masks_and_sees_progress(live_server, page):
+    user = make_user("reviewer", "curator", is_staff=True)
+    sub = ingest(ct_series_bytes(6, body_part="CHEST") + us_text_bytes(2), slug="browser-review", prefix="BRV")
+    us, ct = series_of(sub, "US").get(), series_of(sub, "CT").get()
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/curation/review/c/{sub.collection.slug}/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("pw-reviewer")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/curation/review/c/{sub.collection.slug}/")
+    assert page.locator("#collection-progress").inner_text() == "0 / 8"
+
+    # The series with burned-in text comes first.
+    page.locator("#claim-next").click()
+    page.wait_for_url(f"**/curation/review/series/{us.pk}/")
+    page.get_by_role("link", name="Open the viewer").click()
+    page.wait_for_url(f"**/series/{us.pk}/view/")
+    assert page.locator("#position").inner_text() == "Image 1 / 2"
+    assert "12345678" in page.locator("#text-boxes").inner_text()  # OCR proposal listed
+    assert "preview" in page.locator("#fidelity").inner_text()
+
+    # Flag burned-in PHI with the keyboard, then draw a rectangle over the text with the mouse.
+    page.locator("#stage").focus()
+    page.keyboard.press("p")
+    assert page.locator("#mask-panel").is_visible()
+    canvas = page.locator("#mask-canvas")
+    box = canvas.bounding_box()
+    sx, sy = box["width"] / 320, box["height"] / 240  # 320 x 240 image
+    page.mouse.move(box["x"] + 1 * sx, box["y"] + 1 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 150 * sx, box["y"] + 15 * sy, steps=5)
+    page.mouse.move(box["x"] + 260 * sx, box["y"] + 28 * sy, steps=5)
+    page.mouse.up()
+    assert page.locator("#rect-count").inner_text() == "1"
+    page.get_by_label("Every image in the collection with the same device signature").check()
+    page.locator("#stage").focus()
+    page.keyboard.press("Enter")  # preview the masked result
+    page.wait_for_selector("#mask-approve-btn:not([hidden])")
+    assert "MASKED PREVIEW" in page.locator("#fidelity").inner_text()
+    assert "2 image(s)" in page.locator("#mask-status").inner_text()
+    assert not Correction.objects.exists()  # nothing written before approval
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "review-viewer.png"), full_page=True)
+    page.keyboard.press("Enter")  # approve
+    page.wait_for_function("document.getElementById('mask-panel').hidden")
+    assert "Mask applied as correction" in page.locator("#status").inner_text()
+    assert page.locator("#series-progress").inner_text() == "1 / 2"
+    assert page.locator("#collection-progress").inner_text() == "1 / 8"
+    correction = Correction.objects.get()
+    assert correction.kind == "pixel_mask" and correction.files.count() == 2
+    first = us.images.order_by("instance_number").first()
+    arr = derived.read_dataset(first.stored_file).pixel_array
+    assert arr[2:26, 2:250].max() == 0  # the name and MRN are gone from the file
+    v = Verdict.objects.get(image=first, current=True)
+    assert v.verdict == "phi" and v.masked_by == correction
+
+    # The second frame was masked by the device-wide mask; mark it OK with the keyboard.
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#position").inner_text() == "Image 2 / 2"
+    page.keyboard.press("a")
+    page.wait_for_function("document.getElementById('series-progress').textContent === '2 / 2'")
+
+    # Next series: the CT. Scroll, presets, drag the window, verdicts: all from the keyboard map.
+    page.goto(f"{live_server.url}/curation/review/c/{sub.collection.slug}/")
+    page.locator("#claim-next").click()
+    page.wait_for_url(f"**/curation/review/series/{ct.pk}/")
+    assert page.locator("#thumb-grid img").count() == 6
+    page.wait_for_function("Array.from(document.querySelectorAll('#thumb-grid img')).every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
+    page.get_by_role("link", name="Open the viewer").click()
+    page.wait_for_url(f"**/series/{ct.pk}/view/")
+    assert "CHEST" in page.locator("#body-part").inner_text() and "Lung" in page.locator("#anatomic-sites").inner_text()
+    page.locator("#stage").focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#position").inner_text() == "Image 3 / 6"
+    page.mouse.move(0, 0)
+    stage = page.locator("#stage").bounding_box()
+    page.mouse.wheel(0, -200)
+    assert page.locator("#position").inner_text() in ("Image 2 / 6", "Image 3 / 6")
+    page.keyboard.press("Home")
+    page.keyboard.press("1")
+    assert "lung" in page.locator("#window-label").inner_text()
+    assert "/lung/0.jpg" in page.locator("#view-img").get_attribute("src")
+    # window/level by dragging switches to full fidelity, windowed in the browser
+    page.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + stage["width"] / 2 + 60, stage["y"] + stage["height"] / 2 + 20, steps=6)
+    page.mouse.up()
+    page.wait_for_function("document.getElementById('fidelity').textContent.startsWith('full fidelity')")
+    assert "dragged" in page.locator("#window-label").inner_text()
+    page.keyboard.press("+")
+    assert "zoom 125" in page.locator("#zoom-label").inner_text()
+    page.keyboard.press("z")
+    for i in range(6):
+        page.keyboard.press("a")
+        page.wait_for_function(f"document.getElementById('series-progress').textContent === '{i + 1} / 6'")
+    assert page.locator("#collection-progress").inner_text() == "8 / 8"
+    # change a verdict: the new one supersedes the old one
+    page.keyboard.press("Home")
+    page.keyboard.press("b")
+    page.wait_for_function("document.getElementById('status').textContent.includes('replaces the earlier verdict')")
+    first_ct = ct.images.order_by("instance_number").first()
+    assert list(Verdict.objects.filter(image=first_ct).order_by("pk").values_list("verdict", "current")) == [
+        ("ok", False), ("wrong_body_part", True)]
+    # the shortcut list is on screen
+    assert "Burned-in PHI: draw a mask" in page.locator("#keys").inner_text()
