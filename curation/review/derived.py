@@ -15,6 +15,7 @@ from collections_app.models import StoredFile
 from curation.dicom import render
 
 SHA = re.compile(r"^[0-9a-f]{64}$")
+SHEET_KEY = re.compile(r"^[0-9a-f]{24}$")
 
 
 def storage():
@@ -79,3 +80,50 @@ def cached_path(name: str) -> str | None:
     except NotImplementedError:
         return None
     return path
+
+
+SHEET_COLUMNS = 10
+
+
+def sheet_key(shas: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(shas).encode()).hexdigest()[:24]
+
+
+def sheet_name(key: str) -> str:
+    return f"review/sheet/{key[:2]}/{key}.jpg"
+
+
+def contact_sheet(stored_files: list[StoredFile]) -> bytes:
+    """One JPEG with the thumbnails of a grid page (10 per row, 128 px cells), so a page of
+    100 thumbnails costs one request instead of 100 (each request pays for the session, the
+    user and the curator check). Named by the hash of the page's sha256 list: never stale."""
+    from PIL import Image as PILImage
+
+    shas = [s.sha256 for s in stored_files]
+    key = sheet_key(shas)
+    name = sheet_name(key)
+    st = storage()
+    try:
+        with st.open(name) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        pass
+    size = render.THUMB_SIZE
+    cols = min(SHEET_COLUMNS, max(1, len(shas)))
+    rows = max(1, (len(shas) + cols - 1) // cols)
+    sheet = PILImage.new("RGB", (cols * size, rows * size), (0, 0, 0))
+    for i, stored in enumerate(stored_files):
+        try:
+            thumb = PILImage.open(io.BytesIO(thumbnail(stored)))
+            thumb.draft("RGB", (size, size))
+            thumb = thumb.convert("RGB")
+        except (render.RenderError, OSError):
+            thumb = PILImage.new("RGB", (size, size), (80, 0, 0))
+        x = (i % cols) * size + (size - thumb.width) // 2
+        y = (i // cols) * size + (size - thumb.height) // 2
+        sheet.paste(thumb, (x, y))
+    data = render.encode_jpeg(sheet)
+    _save(name, data)
+    return data

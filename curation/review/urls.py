@@ -17,6 +17,7 @@ urlpatterns = [
     path("image/<int:pk>/verdict/", views.verdict, name="verdict"),
     path("image/<int:pk>/mask/preview/", views.mask_preview, name="mask_preview"),
     path("image/<int:pk>/mask/apply/", views.mask_apply, name="mask_apply"),
+    path("series/<int:pk>/sheet/<int:page>/<str:key>.jpg", views.sheet, name="sheet"),
     path("thumb/<str:sha>.jpg", views.thumb, name="thumb"),
     path("preview/<str:sha>/<str:window>/<int:frame>.jpg", views.preview, name="preview"),
     path("full/<str:sha>/<int:frame>.bin", views.full, name="full"),

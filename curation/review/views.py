@@ -154,10 +154,14 @@ def series_grid(request, pk):
         {"pk": pk_, "index": i, "n": n, "sha": sha, "verdict": verdicts.get(pk_), "text": pk_ in texts}
         for i, (pk_, n, sha) in enumerate(images) if (page - 1) * PAGE <= i < page * PAGE
     ]
+    size, columns = dicom_render.THUMB_SIZE, derived.SHEET_COLUMNS
+    for j, c in enumerate(cells):
+        c["bg"] = f"-{(j % columns) * size}px -{(j // columns) * size}px"
+    sheet_url = reverse("curation:review:sheet", args=[series.pk, page, derived.sheet_key([c["sha"] for c in cells])])
     unreviewed = len(images) - len(verdicts)
     ctx = _context(series)
     ctx.update({"review": review, "held_by_other": held_by_other, "cells": cells, "page": page, "pages": pages,
-                "unreviewed": unreviewed, "curators": _curators(), "verdict_labels": dict(Verdict.Kind.choices),
+                "unreviewed": unreviewed, "sheet_url": sheet_url, "curators": _curators(), "verdict_labels": dict(Verdict.Kind.choices),
                 "keys": keymap.help_rows()})
     return render(request, "review/series_grid.html", ctx)
 
@@ -332,6 +336,26 @@ def thumb(request, sha):
             response = HttpResponse(derived.thumbnail(_stored(sha)), content_type="image/jpeg")
         except dicom_render.RenderError as exc:
             return _unreadable(str(exc))
+    response["Cache-Control"] = IMMUTABLE
+    return response
+
+
+@curator_required
+def sheet(request, pk, page, key):
+    """The contact sheet of one grid page (see derived.contact_sheet)."""
+    series = get_object_or_404(Series, pk=pk)
+    name = derived.sheet_name(key) if derived.SHEET_KEY.match(key) else None
+    response = _file_or_bytes(name) if name else None
+    if response is None:
+        stored = [im.stored_file for im in series.images.order_by("instance_number", "pk")
+                  .select_related("stored_file")[(page - 1) * PAGE: page * PAGE]]
+        if not stored:
+            raise Http404("no such page")
+        current = derived.sheet_key([s.sha256 for s in stored])
+        response = HttpResponse(derived.contact_sheet(stored), content_type="image/jpeg")
+        if current != key:  # the page changed since it was rendered: serve the current one, uncached
+            response["Cache-Control"] = "no-store"
+            return response
     response["Cache-Control"] = IMMUTABLE
     return response
 

@@ -107,8 +107,10 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page):
     page.goto(f"{live_server.url}/curation/review/c/{sub.collection.slug}/")
     page.locator("#claim-next").click()
     page.wait_for_url(f"**/curation/review/series/{ct.pk}/")
-    assert page.locator("#thumb-grid img").count() == 6
-    page.wait_for_function("Array.from(document.querySelectorAll('#thumb-grid img')).every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("#thumb-grid .sheet-cell").count() == 6
+    sheet = page.locator("#thumb-grid .sheet-cell").first.evaluate("e => getComputedStyle(e).backgroundImage")
+    assert "/sheet/" in sheet
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
     page.get_by_role("link", name="Open the viewer").click()
     page.wait_for_url(f"**/series/{ct.pk}/view/")

@@ -172,6 +172,27 @@ def test_pages_render_for_a_curator(curator_client, sub, curator):
     assert r.status_code == 200 and r.json()["progress"]["series"] == "4 / 4" and r.json()["supersedes"]
 
 
-def test_unreadable_file_gets_a_placeholder(curator_client, sub):
+def test_contact_sheet_holds_the_page_thumbnails(curator_client, sub):
+    import io
+    import re
+
+    from PIL import Image as PILImage
+
+    ct = series_of(sub, "CT").get()
+    html = curator_client.get(reverse("curation:review:series", args=[ct.pk])).content.decode()
+    url = re.search(r"url\('([^']+/sheet/[^']+)'\)", html).group(1)
+    r = curator_client.get(url)
+    assert r.status_code == 200 and "immutable" in r["Cache-Control"]
+    data = b"".join(r.streaming_content) if r.streaming else r.content
+    sheet = np.asarray(PILImage.open(io.BytesIO(data)).convert("L")).astype(int)
+    assert sheet.shape == (128, 4 * 128)
+    # cell 2 shows image 2's thumbnail (JPEG twice, so a tolerance)
+    second = ct.images.order_by("instance_number")[1]
+    thumb = np.asarray(PILImage.open(io.BytesIO(derived.thumbnail(second.stored_file))).convert("L")).astype(int)
+    assert np.abs(sheet[:, 128:256] - thumb).mean() < 6
+    assert np.abs(sheet[:, 0:128] - thumb).mean() > np.abs(sheet[:, 128:256] - thumb).mean()
+
+
+def test_unknown_thumbnail_is_404(curator_client, sub):
     r = curator_client.get(reverse("curation:review:thumb", args=["0" * 64]))
     assert r.status_code == 404
