@@ -96,3 +96,46 @@ def build_series(spec: SeriesSpec) -> list[tuple[Dataset, bytes]]:
         ds.save_as(buffer, enforce_file_format=True)
         out.append((ds, buffer.getvalue()))
     return out
+
+
+def ct_512(template_name: str = "CT_small.dcm") -> Dataset:
+    """A 512 x 512 CT slice (about 0.5 MB) made by upsampling the CT sample's pixels."""
+    ds = template(template_name)
+    pixels = ds.pixel_array
+    big = np.kron(pixels, np.ones((4, 4), dtype=pixels.dtype))
+    ds.Rows, ds.Columns = big.shape
+    ds.PixelData = big.tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def write_corpus(folder, count: int, patients: int = 20, large_share: float = 0.5) -> list:
+    """Write `count` distinct DICOM files under `folder` (half 39 KB CT, half 512 x 512 CT by
+    default) spread over `patients` patients, 2 studies and 2 series each. Returns the paths."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    small = template("CT_small.dcm")
+    large = ct_512()
+    paths = []
+    for n in range(count):
+        base = large if int((n + 1) * large_share) > int(n * large_share) else small
+        ds = copy.deepcopy(base)
+        p = n % patients
+        study = (n // patients) % 2
+        series = (n // (patients * 2)) % 2
+        ds.PatientID = f"PAT{p:04d}"
+        ds.PatientName = f"Doe^Patient{p}"
+        ds.PatientBirthDate = f"19{40 + p % 50:02d}0101"
+        ds.StudyInstanceUID = uid_from(f"bench-study:{p}:{study}")
+        ds.SeriesInstanceUID = uid_from(f"bench-series:{p}:{study}:{series}:{base is large}")
+        ds.FrameOfReferenceUID = uid_from(f"bench-frame:{p}:{study}")
+        ds.SOPInstanceUID = uid_from(f"bench-sop:{n}")
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.StudyDate = (dt.date(2012, 1, 1) + dt.timedelta(days=p * 7 + study * 90)).strftime("%Y%m%d")
+        ds.InstanceNumber = n + 1
+        path = folder / f"p{p:04d}" / f"{n:06d}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
