@@ -5,7 +5,7 @@ from django.urls import reverse
 def gate(collection) -> list[tuple[str, str]]:
     from .models import Finding
 
-    url = reverse("checks:findings", args=[collection.slug])
+    url = reverse("curation:checks:findings", args=[collection.slug])
     out = []
     errors = Finding.objects.filter(collection=collection, status=Finding.Status.OPEN, severity=Finding.Severity.ERROR).count()
     if errors:

@@ -68,7 +68,7 @@ def run_checks(request, slug):
     collection = _collection(slug)
     services.start_run(collection=collection, actor=request.user)
     messages.success(request, "Checks queued; the page shows their progress.")
-    return redirect("checks:findings", slug=slug)
+    return redirect("curation:checks:findings", slug=slug)
 
 
 @curator_required
@@ -108,14 +108,14 @@ def finding_action(request, pk):
         elif action == "fix":
             correction = services.apply_fix(finding=finding, actor=request.user, reason=reason or finding.fix_label)
             messages.success(request, "The fix is running as a correction.")
-            return redirect("checks:correction", pk=correction.pk)
+            return redirect("curation:checks:correction", pk=correction.pk)
         elif action == "reopen":
             services.reopen(finding=finding, actor=request.user, reason=reason or "reopened")
         else:
             raise ValueError("unknown action")
     except ValueError as exc:
         messages.error(request, str(exc))
-    return redirect("checks:finding", pk=finding.pk)
+    return redirect("curation:checks:finding", pk=finding.pk)
 
 
 @curator_required
@@ -141,7 +141,7 @@ def bulk(request, slug):
             raise ValueError("Choose waive or fix.")
     except ValueError as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or reverse("checks:findings", args=[slug]))
+    return redirect(request.POST.get("next") or reverse("curation:checks:findings", args=[slug]))
 
 
 SCOPES = ("image", "series", "study", "subject", "collection")
@@ -167,7 +167,7 @@ def tag_edit(request, slug):
                                                value=form["value"], delete=bool(form["delete"]), actor=request.user,
                                                reason=form["reason"])
                 messages.success(request, "The edit is running as a correction.")
-                return redirect("checks:correction", pk=correction.pk)
+                return redirect("curation:checks:correction", pk=correction.pk)
             preview = services.preview(collection=collection, spec=spec, limit=100)
         except (ValueError, Http404) as exc:
             messages.error(request, str(exc))
@@ -229,7 +229,7 @@ def correction_undo(request, pk):
         messages.success(request, "Undo queued: a new correction restores the earlier files.")
     except ValueError as exc:
         messages.error(request, str(exc))
-    return redirect("checks:correction", pk=correction.pk)
+    return redirect("curation:checks:correction", pk=correction.pk)
 
 
 @curator_required

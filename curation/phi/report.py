@@ -1,0 +1,273 @@
+"""Incremental maintenance of the PHI report (the ingest hook) and reading it (keyset pages).
+
+A file's elements come straight from intake or from a correction (curation.hooks); nothing
+here opens a DICOM file. Adding a file costs a handful of set-based queries whatever its
+number of elements; a replaced file's contribution is subtracted from its PhiFile row.
+"""
+import hashlib
+import re
+from array import array
+from collections import Counter
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+from pydicom.datadict import keyword_for_tag
+
+from curation.checks.fixes import value_text
+
+from .models import PhiFacet, PhiFile, PhiReportState, PhiSeriesValue, PhiValue
+
+MAX_VALUE = 1024
+INDEX = re.compile(r"\[\d+\]")
+SKIP = {"(0002,0000)", "(0002,0001)"}  # group length and meta version: bytes with no content
+LAST_TAG = re.compile(r'\((?P<g>[0-9A-F]{4}),(?:"(?P<c>[^"]*)",(?P<b>[0-9a-fA-F]{2})|(?P<e>[0-9A-F]{4}))\)$')
+
+DATE_RE = re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](19|20)?\d{2}\b")
+PHONE_RE = re.compile(r"(\+?\d{1,2}[\s.-])?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+ADDRESS_RE = re.compile(r"\b\d{1,5}\s+\w+(\s\w+)*\s+(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|way|court|ct)\b",
+                        re.I)
+ID_RE = re.compile(r"^[A-Za-z]{0,4}[-_]?\d{5,}[A-Za-z]?$")
+ID_KEYWORD = re.compile(r"(ID|IDs|Number|Numbers)$")
+
+
+def signature(path: str) -> str:
+    return INDEX.sub("[*]", path)
+
+
+def describe_tag(path: str) -> tuple[str, bool, str]:
+    """(keyword, is_private, creator) of the last tag of a path."""
+    m = LAST_TAG.search(path)
+    if not m:
+        return "", False, ""
+    group = int(m["g"], 16)
+    if m["c"] is not None:
+        return f'{m["c"]} {m["b"]}', True, m["c"]
+    element = int(m["e"], 16)
+    if group & 1:
+        return ("Private Creator" if element <= 0xFF else "private"), True, ""
+    return keyword_for_tag((group << 16) | element) or "", False, ""
+
+
+def phi_kinds(keyword: str, vr: str, value: str) -> list[str]:
+    """Heuristics for "likely PHI" (a curator decides): names, dates, IDs, addresses, phones, e-mails."""
+    if not value.strip():
+        return []
+    kinds = []
+    if vr == "PN" or ("Name" in keyword and vr in ("LO", "SH", "LT", "ST", "UT", "UN")):
+        kinds.append("name")
+    if vr in ("DA", "DT") or (vr in ("LO", "SH", "LT", "ST", "UT", "UN", "UC") and DATE_RE.search(value)):
+        kinds.append("date")
+    if vr not in ("UI", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US") and (
+            ID_KEYWORD.search(keyword) or ID_RE.match(value.strip())):
+        kinds.append("id")
+    if "Address" in keyword or ADDRESS_RE.search(value):
+        kinds.append("address")
+    if "Telephone" in keyword or (vr not in ("DS", "IS", "UI") and PHONE_RE.search(value)):
+        kinds.append("phone")
+    if EMAIL_RE.search(value):
+        kinds.append("email")
+    return kinds
+
+
+def _rows(elements):
+    """{value_hash: (sig, vr, text, concrete path)} for a file's elements."""
+    root = settings.TCIA_UID_ROOT + "."
+    rows = {}
+    for path, vr, value in elements:
+        if value is None or path in SKIP:
+            continue
+        text = value_text(value)
+        sig = signature(path)
+        digest = hashlib.sha1(f"{sig}\x00{vr}\x00{text}".encode("utf-8", "surrogateescape")).hexdigest()
+        if digest not in rows:
+            rows[digest] = (sig, vr, text, path, vr == "UI" and text.startswith(root))
+    return rows
+
+
+def _pack(ids) -> bytes:
+    return array("q", sorted(ids)).tobytes()
+
+
+def _unpack(data) -> list[int]:
+    a = array("q")
+    a.frombytes(bytes(data))
+    return a.tolist()
+
+
+def _facet_delta(collection_id, values, sign):
+    """Adjust PhiFacet counts for values that appeared (+1) or disappeared (-1)."""
+    counts = Counter((v.vr, v.is_private, v.likely_phi, v.own_uid) for v in values)
+    for (vr, private, likely, own), n in counts.items():
+        updated = PhiFacet.objects.filter(collection_id=collection_id, vr=vr, is_private=private, likely_phi=likely,
+                                          own_uid=own).update(values=F("values") + sign * n)
+        if not updated:
+            PhiFacet.objects.create(collection_id=collection_id, vr=vr, is_private=private, likely_phi=likely, own_uid=own,
+                                    values=max(sign * n, 0))
+
+
+def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
+    rows = _rows(elements)
+    if PhiFile.objects.filter(collection_id=collection_id, stored_file_id=stored_file_id).exists():
+        return  # counted already (a hook run twice for the same bytes)
+    known = dict(PhiValue.objects.filter(collection_id=collection_id, value_hash__in=list(rows))
+                 .values_list("value_hash", "id"))
+    missing = [h for h in rows if h not in known]
+    if missing:
+        new_values = []
+        for h in missing:
+            sig, vr, text, path, own = rows[h]
+            keyword, private, creator = describe_tag(sig)
+            kinds = [] if own else phi_kinds(keyword, vr, text)
+            new_values.append(PhiValue(
+                collection_id=collection_id, tag_path=sig[:400], vr=vr or "UN", value=text[:MAX_VALUE], value_hash=h,
+                keyword=keyword[:100], is_private=private, creator=creator[:64], own_uid=own, likely_phi=bool(kinds),
+                phi_kinds=",".join(kinds), example_image_id=image_id, example_path=path[:400],
+            ))
+        PhiValue.objects.bulk_create(new_values, ignore_conflicts=True, batch_size=500)
+        known.update(PhiValue.objects.filter(collection_id=collection_id, value_hash__in=missing)
+                     .values_list("value_hash", "id"))
+    ids = list(known.values())
+    # Values that become present now (new, or back after every holder was replaced).
+    appearing = list(PhiValue.objects.filter(pk__in=ids, present=False).only("vr", "is_private", "likely_phi", "own_uid"))
+    in_series = set(PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids).values_list("value_id", flat=True))
+    first_in_series = [i for i in ids if i not in in_series]
+    if in_series:
+        PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=in_series).update(files=F("files") + 1)
+    if first_in_series:
+        PhiSeriesValue.objects.bulk_create([PhiSeriesValue(value_id=i, series_id=series_id, files=1) for i in first_in_series],
+                                           batch_size=500)
+    first = set(first_in_series)
+    PhiValue.objects.filter(pk__in=ids).update(
+        file_count=F("file_count") + 1, present=True,
+        series_count=Case(When(pk__in=first, then=F("series_count") + 1), default=F("series_count")) if first else F("series_count"),
+    )
+    if appearing:
+        _facet_delta(collection_id, appearing, +1)
+    PhiFile.objects.create(collection_id=collection_id, stored_file_id=stored_file_id, series_id=series_id,
+                           value_ids=_pack(ids))
+
+
+def remove_file(*, collection_id, stored_file_id):
+    record = PhiFile.objects.filter(collection_id=collection_id, stored_file_id=stored_file_id).first()
+    if record is None:
+        return
+    ids = _unpack(record.value_ids)
+    series_id = record.series_id
+    PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids).update(files=F("files") - 1)
+    gone = list(PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids, files__lte=0).values_list("value_id", flat=True))
+    PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=gone).delete()
+    gone_set = set(gone)
+    PhiValue.objects.filter(pk__in=ids).update(
+        file_count=F("file_count") - 1,
+        series_count=Case(When(pk__in=gone_set, then=F("series_count") - 1), default=F("series_count")) if gone_set else F("series_count"),
+    )
+    vanishing = list(PhiValue.objects.filter(pk__in=ids, file_count__lte=0, present=True).only("vr", "is_private", "likely_phi", "own_uid"))
+    if vanishing:
+        PhiValue.objects.filter(pk__in=[v.pk for v in vanishing]).update(present=False)
+        _facet_delta(collection_id, vanishing, -1)
+    record.delete()
+
+
+def note_change(collection_id, text: str):
+    now = timezone.now()
+    updated = PhiReportState.objects.filter(collection_id=collection_id).update(
+        generation=F("generation") + 1, last_change=text[:300], last_change_at=now,
+        first_change_after_signoff=Case(When(first_change_after_signoff="", then=Value(text[:300])),
+                                        default=F("first_change_after_signoff")),
+        first_change_after_signoff_at=Case(When(first_change_after_signoff="", then=Value(now)),
+                                           default=F("first_change_after_signoff_at")),
+    )
+    if not updated:
+        PhiReportState.objects.get_or_create(collection_id=collection_id, defaults={
+            "generation": 1, "last_change": text[:300], "last_change_at": now,
+            "first_change_after_signoff": text[:300], "first_change_after_signoff_at": now})
+
+
+def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):
+    """Ingest hook: count the new file's values; subtract the file it replaces."""
+    collection_id = submission.collection_id if submission is not None else image.series.collection_id
+    if replaced_file is not None:
+        remove_file(collection_id=collection_id, stored_file_id=replaced_file.pk)
+        from curation.models import CorrectionFile
+
+        record = (CorrectionFile.objects.filter(image=image, new_file_id=image.stored_file_id)
+                  .select_related("correction").order_by("-id").first())
+        what = (f"correction {record.correction_id} ({record.correction.get_kind_display()}: {record.correction.summary[:120]})"
+                if record else "a correction")
+    else:
+        what = f"a new file (SOP Instance UID {image.sop_instance_uid})"
+    add_file(collection_id=collection_id, stored_file_id=image.stored_file_id, series_id=image.series_id,
+             image_id=image.pk, elements=elements)
+    note_change(collection_id, what)
+
+
+# ── reading ────────────────────────────────────────────────────────────────────────────────
+
+def filtered(collection, *, vr="", private="", likely=False, show_own=False, tag="", q="", marked=False, kind=""):
+    qs = PhiValue.objects.filter(collection=collection, present=True)
+    if not show_own:
+        qs = qs.filter(own_uid=False)
+    if vr:
+        qs = qs.filter(vr__in=[v.strip().upper() for v in vr.split(",") if v.strip()])
+    if private in ("public", "private"):
+        qs = qs.filter(is_private=(private == "private"))
+    if likely:
+        qs = qs.filter(likely_phi=True)
+    if kind:
+        qs = qs.filter(phi_kinds__contains=kind)
+    if tag:
+        tag = tag.strip()
+        qs = qs.filter(Q(tag_path__startswith=tag) | Q(keyword__iexact=tag))
+    if q:
+        qs = qs.filter(value__icontains=q)
+    if marked:
+        qs = qs.exclude(disposition="")
+    return qs
+
+
+def page(qs, *, after=None, size=100):
+    """One keyset page ordered by (tag_path, id): no OFFSET, so page 10,000 costs what page 1 does."""
+    if after:
+        qs = qs.extra(where=["(tag_path, phi_phivalue.id) > (%s, %s)"], params=[after[0], int(after[1])])
+    rows = list(qs.order_by("tag_path", "id")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    cursor = (rows[-1].tag_path, rows[-1].pk) if more and rows else None
+    return rows, cursor
+
+
+def facet_total(collection, *, vr="", private="", likely=False, show_own=False):
+    qs = PhiFacet.objects.filter(collection=collection)
+    if not show_own:
+        qs = qs.filter(own_uid=False)
+    if vr:
+        qs = qs.filter(vr__in=[v.strip().upper() for v in vr.split(",") if v.strip()])
+    if private in ("public", "private"):
+        qs = qs.filter(is_private=(private == "private"))
+    if likely:
+        qs = qs.filter(likely_phi=True)
+    return sum(qs.values_list("values", flat=True))
+
+
+def vr_choices(collection):
+    return sorted(set(PhiFacet.objects.filter(collection=collection, values__gt=0).values_list("vr", flat=True)))
+
+
+def digest(collection) -> tuple[str, int]:
+    """SHA-256 over the report's present rows sorted by (tag path, VR, value)."""
+    h = hashlib.sha256()
+    n = 0
+    rows = (PhiValue.objects.filter(collection=collection, present=True)
+            .order_by("tag_path", "vr", "value", "id")
+            .values_list("tag_path", "vr", "value", "file_count", "series_count"))
+    for tag_path, vr, value, files, series in rows.iterator(chunk_size=5000):
+        h.update(f"{tag_path}\t{vr}\t{value}\t{files}\t{series}\n".encode("utf-8", "surrogateescape"))
+        n += 1
+    return h.hexdigest(), n
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
