@@ -104,10 +104,19 @@ def _builtin_gates(collection: Collection) -> list[GateFailure]:
     return failures
 
 
+def has_curation_workspace(collection: Collection) -> bool:
+    """True when the collection's files came through intake (it has a curation submission)."""
+    return hasattr(collection, "submission")
+
+
 def gate_failures(collection: Collection) -> list[GateFailure]:
+    """The built-in gates always; the registered ones (review, PHI sign-off, findings) judge
+    curation work, so they apply to collections that have a curation workspace. Collections
+    without one were built by trusted management commands (seed and demo data)."""
     failures = _builtin_gates(collection)
-    for gate in _GATES:
-        failures.extend(gate(collection) or [])
+    if has_curation_workspace(collection):
+        for gate in _GATES:
+            failures.extend(gate(collection) or [])
     return failures
 
 

@@ -261,10 +261,17 @@ def test_withdrawn_version_is_410_with_citation(client, published, curator):
     assert client.get(f"/doi/{doi.doi}", HTTP_ACCEPT="application/x-bibtex").status_code == 200
 
 
-def test_gates_block_publication_and_the_page_lists_them(chest, curator_client, curator):
+def test_gates_block_publication_and_the_page_lists_them(chest, curator_client, curator, monkeypatch):
+    from collections_app.services import publish as publish_module
+    from curation.services.submissions import create_submission
+
     def needs_review(collection):
         return [GateFailure("3 images not reviewed", "/curation/review/")]
 
+    # Registered gates judge curation work: give the collection a workspace, and keep only
+    # this test's gate so the outcome does not depend on the other apps' gates.
+    create_submission(collection=chest, actor=curator)
+    monkeypatch.setattr(publish_module, "_GATES", [])
     register_gate(needs_review)
     try:
         with pytest.raises(PublishBlocked) as blocked:
@@ -275,6 +282,7 @@ def test_gates_block_publication_and_the_page_lists_them(chest, curator_client, 
         assert "3 images not reviewed" in page and 'href="/curation/review/"' in page
     finally:
         unregister_gate(needs_review)
+    assert publish_module.gate_failures(chest) == []
     r = curator_client.post(f"/collections/{chest.slug}/publish/", {"notes": "First", "kind": "major"})
     assert r.status_code == 302 and r["Location"].startswith("/doi/10.80000/")
     # nothing changed → blocked
@@ -323,3 +331,14 @@ def test_concept_landing_series_browser_and_cart_pages(client, published, chest,
     cart = client.get("/cart/").content.decode()
     assert "4 series" in cart and "Request a DOI" in cart
     assert client.get(f"/doi/{concept.doi.upper()}").status_code == 200  # DOIs are case-insensitive
+
+
+def test_registered_gates_apply_only_to_collections_with_a_curation_workspace(chest, curator, monkeypatch):
+    from collections_app.services import publish as publish_module
+    from curation.services.submissions import create_submission
+
+    monkeypatch.setattr(publish_module, "_GATES", [lambda c: [GateFailure("blocked")]])
+    assert publish_module.gate_failures(chest) == []  # demo data: no intake, nothing to judge
+    create_submission(collection=chest, actor=curator)
+    chest.refresh_from_db()
+    assert [f.message for f in publish_module.gate_failures(chest)] == ["blocked"]
