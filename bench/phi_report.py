@@ -1,0 +1,225 @@
+"""Benchmark of the PHI report (PostgreSQL).
+
+    DATABASE_URL=postgresql://tcia:tcia@127.0.0.1/tcia_h5 .venv/bin/python bench/phi_report.py
+
+The `public` schema of that database is wiped and rebuilt from the models. Then:
+
+1. Ingest overhead: the same synthetic CT files are taken by intake in alternating rounds with
+   and without the ingest hooks of the checks and PHI apps registered (same process, new
+   submission per round so every file is new). Goal: the hooks add at most 20 %.
+2. Report page: 1,000,000 synthetic value rows are loaded with COPY into one collection, then
+   the report page is fetched through the whole Django stack (test client, DEBUG off) for the
+   first page, each filter and a deep keyset page. Goal: p95 < 1 s.
+"""
+import hashlib
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgresql://tcia:tcia@127.0.0.1/tcia_h5")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost")
+os.environ.setdefault("TCIA_LOG_LEVEL", "WARNING")
+os.environ.setdefault("TCIA_STORAGE_ROOT", tempfile.mkdtemp(prefix="tcia-phi-bench-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tcia.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.apps import apps  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+N_FILES = int(os.environ.get("BENCH_FILES", "240"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+N_ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+REPS = int(os.environ.get("BENCH_REPS", "20"))
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def fresh_schema():
+    with connection.cursor() as cur:
+        cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    with connection.schema_editor() as editor:
+        for model in apps.get_models(include_auto_created=False):
+            if model._meta.managed and not model._meta.proxy:
+                editor.create_model(model)
+
+
+def corpus():
+    from curation.dicom.synth import SeriesSpec, build_series
+
+    files = []
+    per_series = 20
+    for s in range(N_FILES // per_series):
+        spec = SeriesSpec(f"PAT{s % 6:03d}", f"Doe^P{s % 6}", f"st{s % 6}", f"se{s}", images=per_series,
+                          series_number=s + 1, series_description=f"Series {s}")
+        files.extend(data for _, data in build_series(spec))
+    return files
+
+
+def ingest_round(files, n, hooks_on):
+    from curation import hooks
+    from curation.checks.apps import on_ingest as checks_hook
+    from curation.phi.report import on_ingest as phi_hook
+    from tests.curation.intake_helpers import make_submission
+    from curation.services.intake import Intake, start_batch
+
+    for fn in (checks_hook, phi_hook):
+        (hooks.register_ingest_hook if hooks_on else hooks.unregister_ingest_hook)(fn)
+    submission = make_submission(slug=f"bench-{n}", prefix=f"B{n:03d}")
+    batch = start_batch(submission=submission, source="cli")
+    intake = Intake(submission, batch)
+    start = time.perf_counter()
+    for i, data in enumerate(files):
+        item = intake.take(data, f"{i}.dcm")
+        assert item.outcome == "accepted", item.reason
+    elapsed = time.perf_counter() - start
+    return elapsed, submission
+
+
+def bench_ingest():
+    files = corpus()
+    log(f"ingest: {len(files)} synthetic CT files per round, {ROUNDS} rounds each way, alternating")
+    ingest_round(files[:20], 999, True)  # warm-up: caches, connections, first-time imports
+    off, on = [], []
+    n = 0
+    for r in range(ROUNDS):
+        for hooks_on in ((False, True) if r % 2 == 0 else (True, False)):
+            n += 1
+            elapsed, submission = ingest_round(files, n, hooks_on)
+            (on if hooks_on else off).append(elapsed / len(files) * 1000)
+            log(f"  round {n}: hooks {'on ' if hooks_on else 'off'} {elapsed:.2f} s = {elapsed / len(files) * 1000:.2f} ms/file")
+    from curation.phi.models import PhiValue
+    values = PhiValue.objects.filter(collection=submission.collection).count()
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    overhead = (m_on - m_off) / m_off * 100
+    log(f"ingest median: without hooks {m_off:.2f} ms/file, with hooks {m_on:.2f} ms/file: +{overhead:.1f} % "
+        f"(goal <= 20 %); {values} unique values in the last report")
+    return m_off, m_on, overhead
+
+
+def load_rows(collection_id):
+    from curation.phi.models import PhiFacet, PhiValue
+
+    rng = random.Random(42)
+    vrs = ["LO", "SH", "CS", "DA", "TM", "PN", "UI", "DS", "IS", "LT", "US", "AS"]
+    paths = []
+    for g in range(0x0008, 0x0100, 2):
+        for e in range(0x10, 0x80, 8):
+            paths.append(f"({g:04X},{e:04X})")
+    for g in (0x0009, 0x0019, 0x0029, 0x0043):
+        for b in range(0x10, 0x70):
+            paths.append(f'({g:04X},"VENDOR_{g:04X}",{b:02x})')
+    for i in range(200):
+        paths.append(f"(0040,0275)[*](0008,{0x1100 + i:04X})")
+    fields = ["collection_id", "tag_path", "vr", "value", "value_hash", "keyword", "is_private", "creator", "file_count",
+              "series_count", "present", "own_uid", "likely_phi", "phi_kinds", "example_image_id", "example_path",
+              "disposition", "disposition_arg"]
+    facets = {}
+    table = PhiValue._meta.db_table
+    start = time.perf_counter()
+    with connection.cursor() as cur:
+        with cur.connection.cursor().copy(f"COPY {table} ({', '.join(fields)}) FROM STDIN") as copy:
+            for i in range(N_ROWS):
+                path = paths[i % len(paths)]
+                private = '"' in path
+                vr = "UN" if private else vrs[rng.randrange(len(vrs))]
+                own = vr == "UI" and rng.random() < 0.8
+                value = f"1.3.6.1.4.1.14519.5.2.1.9999.{i}" if own else f"value {i} {rng.randrange(10**9)}"
+                likely = (not own) and (vr in ("PN", "DA") or rng.random() < 0.03)
+                files = rng.randrange(1, 500)
+                facets[(vr, private, likely, own)] = facets.get((vr, private, likely, own), 0) + 1
+                copy.write_row((collection_id, path, vr, value, hashlib.sha1(f"{path}{vr}{value}".encode()).hexdigest(),
+                                "", private, "", files, max(1, files // 50), True, own, likely,
+                                "name" if vr == "PN" and likely else ("date" if likely else ""), None, path, "", ""))
+    PhiFacet.objects.bulk_create([PhiFacet(collection_id=collection_id, vr=vr, is_private=p, likely_phi=li, own_uid=o,
+                                           values=n) for (vr, p, li, o), n in facets.items()])
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM ANALYZE {table}")
+    log(f"loaded {N_ROWS:,} value rows with COPY in {time.perf_counter() - start:.1f} s")
+
+
+def bench_page():
+    from collections_app.models import Collection, Status
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from curation.phi.report import filtered, page
+    from curation.phi.views import _cursor_encode
+
+    collection = Collection.objects.create(slug="phi-million", title="PHI million", short_name="phim",
+                                           subject_prefix="PHIM", status=Status.DRAFT)
+    load_rows(collection.pk)
+    user = get_user_model().objects.create_user("bench-curator", password="x")
+    user.groups.add(Group.objects.get_or_create(name="curator")[0])
+    client = Client()
+    client.force_login(user)
+    from django.conf import settings
+    from django.test import override_settings
+
+    # The page renders {% static %}; with DEBUG off that needs collectstatic's manifest. Plain
+    # static storage keeps the measurement about the page, not about a missing build step.
+    storages = dict(settings.STORAGES, staticfiles={"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"})
+    override_settings(STORAGES=storages).enable()
+    base = f"/curation/phi/{collection.slug}/"
+    qs = filtered(collection)
+    middle = None
+    cursor = None
+    # a deep cursor: the row about half way through the ordering
+    row = qs.order_by("tag_path", "id").values_list("tag_path", "id")[qs.count() // 2]
+    middle = _cursor_encode(list(row))
+    cases = [
+        ("first page", ""),
+        ("VR = PN", "?vr=PN"),
+        ("private only", "?private=private"),
+        ("likely PHI", "?likely=1"),
+        ("likely PHI, kind=date", "?likely=1&kind=date"),
+        ("tag prefix (0010,", "?tag=(0010,"),
+        ("with our own UIDs", "?own=1"),
+        ("deep keyset page (row 500k)", f"?after={middle}"),
+        ("deep page, VR = LO", f"?vr=LO&after={middle}"),
+    ]
+    results = []
+    for label, query in cases:
+        client.get(base + query)  # warm
+        times = []
+        for _ in range(REPS):
+            t = time.perf_counter()
+            response = client.get(base + query)
+            times.append((time.perf_counter() - t) * 1000)
+            assert response.status_code == 200
+        times.sort()
+        p50 = statistics.median(times)
+        p95 = times[int(0.95 * (len(times) - 1))]
+        results.append((label, p50, p95))
+        log(f"  {label:32s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
+    rows, cursor = page(qs, after=None)
+    return results
+
+
+def main():
+    if connection.vendor != "postgresql":
+        sys.exit("Run this against PostgreSQL (DATABASE_URL=postgresql://…).")
+    log(f"database: {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']}")
+    fresh_schema()
+    m_off, m_on, overhead = bench_ingest()
+    log(f"report page over {N_ROWS:,} value rows, {REPS} requests each (full Django stack, DEBUG off):")
+    results = bench_page()
+    worst = max(p95 for _, _, p95 in results)
+    log(f"worst p95 {worst:.1f} ms (goal < 1000 ms)")
+
+
+if __name__ == "__main__":
+    main()
