@@ -108,12 +108,35 @@ def _facet_delta(collection_id, values, sign):
                                     values=max(sign * n, 0))
 
 
+def _bump(ids, series_ids, sign):
+    """file_count += sign for `ids`, series_count += sign for those in `series_ids`: one statement."""
+    table = PhiValue._meta.db_table
+    present = ", present = true" if sign > 0 else ""
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f"UPDATE {table} SET file_count = file_count + %s, "
+                        f"series_count = series_count + CASE WHEN id = ANY(%s) THEN %s ELSE 0 END{present} "
+                        "WHERE id = ANY(%s)", [sign, list(series_ids), sign, ids])
+        else:
+            marks = ",".join(str(int(i)) for i in ids)  # integers from our own query: safe to inline
+            smarks = ",".join(str(int(i)) for i in series_ids) or "NULL"
+            cur.execute(f"UPDATE {table} SET file_count = file_count + %s, "
+                        f"series_count = series_count + CASE WHEN id IN ({smarks}) THEN %s ELSE 0 END{present} "
+                        f"WHERE id IN ({marks})", [sign, sign])
+
+
 def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
     rows = _rows(elements)
     if PhiFile.objects.filter(collection_id=collection_id, stored_file_id=stored_file_id).exists():
         return  # counted already (a hook run twice for the same bytes)
-    known = dict(PhiValue.objects.filter(collection_id=collection_id, value_hash__in=list(rows))
-                 .values_list("value_hash", "id"))
+    known = {}
+    appearing = []
+    for h, pk, present, vr, private, likely, own in PhiValue.objects.filter(
+            collection_id=collection_id, value_hash__in=list(rows)).values_list(
+            "value_hash", "id", "present", "vr", "is_private", "likely_phi", "own_uid"):
+        known[h] = pk
+        if not present:  # back after every holder was replaced
+            appearing.append(PhiValue(vr=vr, is_private=private, likely_phi=likely, own_uid=own))
     missing = [h for h in rows if h not in known]
     if missing:
         new_values = []
@@ -127,11 +150,10 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
                 phi_kinds=",".join(kinds), example_image_id=image_id, example_path=path[:400],
             ))
         PhiValue.objects.bulk_create(new_values, ignore_conflicts=True, batch_size=500)
+        appearing.extend(new_values)
         known.update(PhiValue.objects.filter(collection_id=collection_id, value_hash__in=missing)
                      .values_list("value_hash", "id"))
     ids = list(known.values())
-    # Values that become present now (new, or back after every holder was replaced).
-    appearing = list(PhiValue.objects.filter(pk__in=ids, present=False).only("vr", "is_private", "likely_phi", "own_uid"))
     in_series = set(PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids).values_list("value_id", flat=True))
     first_in_series = [i for i in ids if i not in in_series]
     if in_series:
@@ -139,11 +161,7 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
     if first_in_series:
         PhiSeriesValue.objects.bulk_create([PhiSeriesValue(value_id=i, series_id=series_id, files=1) for i in first_in_series],
                                            batch_size=500)
-    first = set(first_in_series)
-    PhiValue.objects.filter(pk__in=ids).update(
-        file_count=F("file_count") + 1, present=True,
-        series_count=Case(When(pk__in=first, then=F("series_count") + 1), default=F("series_count")) if first else F("series_count"),
-    )
+    _bump(ids, set(first_in_series), +1)
     if appearing:
         _facet_delta(collection_id, appearing, +1)
     PhiFile.objects.create(collection_id=collection_id, stored_file_id=stored_file_id, series_id=series_id,
@@ -159,11 +177,7 @@ def remove_file(*, collection_id, stored_file_id):
     PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids).update(files=F("files") - 1)
     gone = list(PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids, files__lte=0).values_list("value_id", flat=True))
     PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=gone).delete()
-    gone_set = set(gone)
-    PhiValue.objects.filter(pk__in=ids).update(
-        file_count=F("file_count") - 1,
-        series_count=Case(When(pk__in=gone_set, then=F("series_count") - 1), default=F("series_count")) if gone_set else F("series_count"),
-    )
+    _bump(ids, set(gone), -1)
     vanishing = list(PhiValue.objects.filter(pk__in=ids, file_count__lte=0, present=True).only("vr", "is_private", "likely_phi", "own_uid"))
     if vanishing:
         PhiValue.objects.filter(pk__in=[v.pk for v in vanishing]).update(present=False)
