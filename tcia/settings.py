@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "tcia.core",
     "collections_app",
@@ -176,11 +179,24 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 
+TCIA_API_ANON_RATE = os.environ.get("TCIA_API_ANON_RATE", "3000/hour")
+TCIA_API_USER_RATE = os.environ.get("TCIA_API_USER_RATE", "20000/hour")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_RATES": {"anon": TCIA_API_ANON_RATE, "user": TCIA_API_USER_RATE},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Open Cancer Imaging Archive REST API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Archive identity and de-identification parameters.
