@@ -282,6 +282,13 @@ def decide(*, proposal: Proposal, chair, outcome: str, reason: str) -> Decision:
         proposal.promised_subjects = proposal.number_of_subjects
         update += ["collection", "promised_subjects"]
         audit.log("collection.create", actor=chair, obj=collection, reason="Accepted proposal", proposal=proposal.pk)
+        # The curation workspace, with the promised counts the completeness check compares against.
+        from curation.services.submissions import create_submission
+
+        create_submission(
+            collection=collection, actor=chair, promised_subjects=proposal.number_of_subjects,
+            promised_series=proposal.promised_series, start_curation=False,
+        )
     proposal.save(update_fields=update)
     weights = selectors.ScoreWeights.current()
     mean = selectors.annotate_scores(Proposal.objects.filter(pk=proposal.pk), None, weights).get().weighted_mean

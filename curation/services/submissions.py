@@ -26,7 +26,7 @@ def default_ae_title(collection: Collection) -> str:
 
 @transaction.atomic
 def create_submission(*, collection: Collection, actor=None, options=None, promised_subjects=None,
-                      promised_series=None) -> Submission:
+                      promised_series=None, start_curation: bool = True) -> Submission:
     options = list(options or TCIA_DEFAULT_OPTIONS)
     unknown = [o for o in options if o not in OPTIONS]
     if unknown:
@@ -39,7 +39,7 @@ def create_submission(*, collection: Collection, actor=None, options=None, promi
         promised_series=promised_series,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    if collection.status == Status.DRAFT:
+    if start_curation and collection.status == Status.DRAFT:
         Collection.objects.filter(pk=collection.pk).update(status=Status.IN_CURATION)
     log("submission.create", actor=actor, obj=submission, options=options)
     return submission

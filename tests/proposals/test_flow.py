@@ -178,6 +178,10 @@ def test_accepting_creates_the_draft_collection(client, users, make_proposal, mr
     assert collection.declared_subjects == 120 and collection.declared_size_bytes == 85_500_000_000
     # The promised counts the completeness check will read.
     assert proposal.promised_subjects == 120 and proposal.promised_series == 480
+    # Accepting also opens the curation workspace with those promises.
+    submission = collection.submission
+    assert (submission.promised_subjects, submission.promised_series) == (120, 480)
+    assert len(submission.ae_title) <= 16
     # The collection is a draft: not in the public catalogue.
     assert collection not in Collection.objects.public()
     # The submitter is told, in the portal and by mail; curators learn there is work.
