@@ -1,0 +1,117 @@
+#!/usr/bin/env python
+"""Full-ingest throughput, against plain pydicom and the de-identification engine alone.
+
+Writes a corpus of N files (curation.dicom.synth.write_corpus: half 39 KB CT, half 512 x 512 CT,
+20 patients), then in one process measures files/s of
+
+  (a) plain pydicom dcmread + save_as to memory                 (the floor)
+  (b) the de-identification engine alone, bytes in, bytes out   (TCIA profile)
+  (c) full intake: parse, de-identify, store content-addressed, index in the database,
+      PHI/pixel-hash/render hooks that the apps registered      (curation.services.intake.Intake);
+      tasks those hooks enqueue (thumbnails, OCR) are queued, not run
+
+(c) runs on the database DATABASE_URL names (SQLite by default), in a fresh test database.
+Files are read into memory first, so no phase pays for the disk read.
+
+    .venv/bin/python bench/ingest.py -n 2000
+    DATABASE_URL=postgresql://tcia:tcia@127.0.0.1/tcia_bench .venv/bin/python bench/ingest.py -n 2000
+    .venv/bin/python bench/ingest.py -n 2000 --no-hooks   # (c) without the apps' ingest hooks
+"""
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tcia.settings_test")
+# Tasks the hooks enqueue (thumbnails, OCR) go to the queue, as in production: not run here.
+os.environ["TCIA_Q_SYNC"] = "0"
+
+import django  # noqa: E402
+
+django.setup()
+
+import pydicom  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+from curation.dicom.synth import write_corpus  # noqa: E402
+from curation.deid import Deidentifier, Profile, SubjectMap  # noqa: E402
+
+
+def timed(fn, items):
+    wall, cpu = time.perf_counter(), time.process_time()
+    for item in items:
+        fn(item)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=2000)
+    parser.add_argument("--no-hooks", action="store_true", help="unregister the apps' ingest hooks for (c)")
+    parser.add_argument("--only-hook", help="keep only the ingest hook whose module contains this text")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    print(f"writing {args.n} files to {folder} …", flush=True)
+    paths = write_corpus(folder, args.n)
+    blobs = [(p.name, p.read_bytes()) for p in paths]
+    total_mb = sum(len(b) for _, b in blobs) / 1e6
+    print(f"corpus: {len(blobs)} files, {total_mb:.0f} MB")
+
+    def plain(item):
+        ds = pydicom.dcmread(io.BytesIO(item[1]))
+        ds.save_as(io.BytesIO(), enforce_file_format=True)
+
+    engine = Deidentifier(profile=Profile.tcia_default(), secret=b"bench", subjects=SubjectMap(prefix="BENCH", seed=1))
+
+    def deid(item):
+        result = engine.deidentify_file(item[1], io.BytesIO())
+        assert result.ok, result.errors
+
+    from django.db import connection
+
+    old_config = setup_databases(verbosity=0, interactive=False)
+    try:
+        from collections_app.models import Collection, Image
+        from curation import hooks
+        from curation.models import IntakeBatch
+        from curation.services.intake import Intake, start_batch
+        from curation.services.submissions import create_submission
+
+        if args.no_hooks:
+            hooks._INGEST_HOOKS.clear()
+        elif args.only_hook:
+            hooks._INGEST_HOOKS[:] = [h for h in hooks._INGEST_HOOKS if args.only_hook in h.__module__]
+        collection = Collection.objects.create(slug="bench", title="Bench", short_name="Bench", subject_prefix="BENCH")
+        submission = create_submission(collection=collection)
+        batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, total=len(blobs))
+        intake = Intake(submission, batch)
+
+        def full(item):
+            taken = intake.take(item[1], item[0])
+            assert taken.outcome == "accepted", (taken.outcome, taken.reason)
+
+        results = {}
+        for label, fn in (("(a) pydicom read+write", plain), ("(b) de-identify", deid), ("(c) full ingest", full)):
+            results[label] = timed(fn, blobs)
+        assert Image.objects.count() == len(blobs)
+        vendor = connection.vendor
+        hooks_used = [h.__module__ + "." + h.__name__ for h in hooks._INGEST_HOOKS]
+    finally:
+        teardown_databases(old_config, verbosity=0)
+
+    print(f"database: {vendor}; ingest hooks: {', '.join(hooks_used) or 'none'}")
+    print(f"{'phase':<26}{'files/s':>10}{'MB/s':>8}{'files/CPU-s':>13}")
+    for label, (wall, cpu) in results.items():
+        print(f"{label:<26}{len(blobs) / wall:>10.1f}{total_mb / wall:>8.1f}{len(blobs) / cpu:>13.1f}")
+    a, b, c = (results[k] for k in results)
+    print(f"ratios (wall): b/a = {a[0] / b[0]:.2f}   c/b = {b[0] / c[0]:.2f}   c/a = {a[0] / c[0]:.2f}")
+    print(f"ratios (CPU):  b/a = {a[1] / b[1]:.2f}   c/b = {b[1] / c[1]:.2f}   c/a = {a[1] / c[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
