@@ -105,13 +105,15 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page):
 
     # Next series: the CT. Scroll, presets, drag the window, verdicts: all from the keyboard map.
     page.goto(f"{live_server.url}/curation/review/c/{sub.collection.slug}/")
+    assert page.locator("#collection-progress").inner_text() == "2 / 8"
+    page.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
     page.locator("#claim-next").click()
     page.wait_for_url(f"**/curation/review/series/{ct.pk}/")
     assert page.locator("#thumb-grid .sheet-cell").count() == 6
     sheet = page.locator("#thumb-grid .sheet-cell").first.evaluate("e => getComputedStyle(e).backgroundImage")
     assert "/sheet/" in sheet
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "review-grid.png"), full_page=True)
     page.get_by_role("link", name="Open the viewer").click()
     page.wait_for_url(f"**/series/{ct.pk}/view/")
     assert "CHEST" in page.locator("#body-part").inner_text() and "Lung" in page.locator("#anatomic-sites").inner_text()

@@ -135,7 +135,12 @@ def test_mask_applied_to_the_device_signature_as_a_correction(sub, curator):
     rule = PixelMaskRule.objects.get()
     assert (rule.manufacturer, rule.model, rule.rows, rule.columns, rule.rects) == ("SonoCorp", "Echo 5", 240, 320, "0,0,250,30")
     assert AuditEvent.objects.filter(action="correction.pixel_mask").exists()
-    assert gates.gate(sub.collection)[0][0].startswith("5 of 6")  # masked PHI no longer blocks
+    assert [m for m, _ in gates.gate(sub.collection)] == ["5 of 6 images have no review verdict (every image must be reviewed)."]
+    # undoing the mask puts the PHI back: the gate blocks again
+    from curation.services.corrections import undo
+
+    undo(correction=correction, actor=curator, reason="wrong place")
+    assert "1 images flagged with burned-in PHI are not masked." in [m for m, _ in gates.gate(sub.collection)]
 
 
 def test_pages_are_curator_only(client, sub, plain_user):
