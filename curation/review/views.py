@@ -48,7 +48,7 @@ def _findings(series: Series) -> list | None:
     except ImportError:
         return None
     try:
-        return list(Finding.objects.filter(series=series)[:50])
+        return list(Finding.objects.filter(series=series).exclude(status="fixed").order_by("severity", "pk")[:50])
     except Exception:  # the model may not have a series field yet
         return None
 

@@ -201,3 +201,13 @@ def test_contact_sheet_holds_the_page_thumbnails(curator_client, sub):
 def test_unknown_thumbnail_is_404(curator_client, sub):
     r = curator_client.get(reverse("curation:review:thumb", args=["0" * 64]))
     assert r.status_code == 404
+
+
+def test_check_findings_are_shown_beside_the_series(curator_client, sub):
+    models = pytest.importorskip("curation.checks.models", reason="the checks app has not landed")
+    ct = series_of(sub, "CT").get()
+    models.Finding.objects.create(collection=sub.collection, check_name="consistency_series", severity="warning",
+                                  scope="series", message="SliceThickness differs within the series",
+                                  fingerprint="f" * 64, series=ct)
+    html = curator_client.get(reverse("curation:review:series", args=[ct.pk])).content.decode()
+    assert "Check findings" in html and "SliceThickness differs within the series" in html
