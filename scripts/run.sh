@@ -9,6 +9,7 @@ mkdir -p var
 $PY manage.py migrate --noinput -v0
 $PY manage.py load_catalogue
 $PY manage.py load_demo
+$PY manage.py load_demo_proposals
 $PY manage.py qcluster > var/worker.log 2>&1 &
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM

@@ -112,3 +112,41 @@ def load_demo() -> list[Collection]:
         if not CollectionVersion.objects.filter(collection=collection).exists():
             publish(collection, actor=None, notes="Demo release", major=True)
     return collections
+
+
+def load_demo_submission() -> Collection:
+    """A draft collection in curation whose files came through real intake (de-identification,
+    hooks for checks, PHI report and review thumbnails), so the curator pages have work in them.
+    The synthetic originals carry fake names and IDs that intake replaces."""
+    from curation.models import IntakeBatch, Submission
+    from curation.services.intake import Intake, start_batch
+    from curation.services.submissions import create_submission
+
+    collection, _ = Collection.objects.get_or_create(
+        slug="demo-incoming-ct",
+        defaults={
+            "title": "Demo Incoming CT", "short_name": "Demo-Incoming-CT", "subject_prefix": "DEMO-IN",
+            "cancer_type": "Lung Cancer", "status": Status.DRAFT,
+            "summary": "A submission in curation: synthetic CT received through intake, waiting for checks, review and PHI sign-off.",
+        },
+    )
+    submission = Submission.objects.filter(collection=collection).first() or create_submission(
+        collection=collection, promised_subjects=2, promised_series=4
+    )
+    if submission.batches.exists():
+        return collection
+    batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, label="demo data")
+    intake = Intake(submission, batch)
+    for s, name in enumerate(["Doe^Jane", "Roe^Richard"], start=1):
+        for r in (1, 2):
+            for ds, data in build_series(
+                SeriesSpec(
+                    patient_id=f"MRN{7000 + s}", patient_name=name, study_key=f"demo-in:{s}", series_key=f"demo-in:{s}:{r}",
+                    images=4, series_number=r, series_description=f"CT series {r}", study_description="CT chest",
+                    patient_sex="F" if s == 1 else "M",
+                )
+            ):
+                intake.take(data, f"{name.split('^')[0].lower()}/{ds.SOPInstanceUID[-6:]}.dcm")
+    intake.finish()
+    collection.refresh_from_db()
+    return collection

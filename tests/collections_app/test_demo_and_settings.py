@@ -56,3 +56,17 @@ def test_collection_page_lists_each_indexed_modality_once(client):
     facts = html.split("<dt>Modalities</dt>")[1].split("</dd>")[0]
     assert facts.count(">CT<") == 1
     assert "BodyPartExamined: CHEST)" in html
+
+
+@pytest.mark.django_db
+def test_demo_submission_comes_through_intake_without_its_fake_phi():
+    from collections_app.services.demo import load_demo_submission
+
+    collection = load_demo_submission()
+    assert collection.status == "in_curation" and collection.image_count == 16
+    assert set(collection.subjects_index.values_list("patient_id", flat=True)) == {"DEMO-IN-0001", "DEMO-IN-0002"}
+    for image in Image.objects.filter(series__collection=collection):
+        with image.stored_file.open() as fh:
+            data = fh.read()
+        assert b"Doe^Jane" not in data and b"Roe^Richard" not in data and b"MRN700" not in data
+    assert load_demo_submission().image_count == 16  # a second run adds nothing
