@@ -80,6 +80,7 @@ class Intake:
         self.batch = batch
         self.collector = _Collector() if hooks.has_ingest_hooks() else None
         self.engine = build_deidentifier(submission, on_element=self.collector)
+        self._index_cache: dict = {}  # series rows found in this batch (see index_dataset)
 
     def take(self, data: bytes, name: str) -> IntakeItem:
         """Take one file's bytes. Never raises for bad input: it becomes a rejected item."""
@@ -87,6 +88,9 @@ class Intake:
             return self._take(data, name)
         except Rejected as exc:
             return self.reject(name, str(exc), data)
+        except Exception:
+            self._index_cache.clear()  # a rolled-back transaction may have created cached rows
+            raise
 
     def _take(self, data: bytes, name: str) -> IntakeItem:
         if len(data) > max_file_bytes():
@@ -115,14 +119,17 @@ class Intake:
         with transaction.atomic():
             stored = store_bytes(clean)
             sop_uid = str(ds.SOPInstanceUID)
-            same_uid = Image.objects.filter(series__collection=self.submission.collection, sop_instance_uid=sop_uid)
-            if same_uid.filter(stored_file=stored).exists():
+            known_files = set(
+                Image.objects.filter(series__collection=self.submission.collection, sop_instance_uid=sop_uid)
+                .values_list("stored_file_id", flat=True)
+            )
+            if stored.pk in known_files:
                 outcome = IntakeItem.Outcome.UNCHANGED
-            elif same_uid.exists():
+            elif known_files:
                 outcome = IntakeItem.Outcome.CONFLICT
             else:
                 outcome = IntakeItem.Outcome.ACCEPTED
-            indexed = index_dataset(collection=self.submission.collection, ds=ds, stored_file=stored)
+            indexed = index_dataset(collection=self.submission.collection, ds=ds, stored_file=stored, cache=self._index_cache)
             if indexed.created and self.collector is not None:
                 hooks.run_ingest_hooks(submission=self.submission, image=indexed.image, elements=self.collector.elements)
             item = IntakeItem.objects.create(
