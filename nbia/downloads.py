@@ -126,19 +126,10 @@ def member_for(name: str, f: SeriesFile, path: str | None) -> ZipMember:
 
 
 def new_file_names(files: list[SeriesFile]) -> list[str]:
-    """`{acq}-{inst}.dcm` (reference §3.3): files in InstanceNumber order (nulls first); `acq` is
-    the ordinal of the distinct AcquisitionNumber, `inst` a counter within the acquisition, each
-    zero-padded to the width of its maximum."""
-    acquisitions = sorted({f.acquisition_number for f in files}, key=lambda a: (a is not None, a or 0))
-    ordinal = {a: i + 1 for i, a in enumerate(acquisitions)}
-    counters: dict = {}
-    pairs = []
-    for f in files:
-        counters[f.acquisition_number] = counters.get(f.acquisition_number, 0) + 1
-        pairs.append((ordinal[f.acquisition_number], counters[f.acquisition_number]))
-    acq_width = len(str(max((a for a, _ in pairs), default=1)))
-    inst_width = len(str(max((i for _, i in pairs), default=1)))
-    return [f"{a:0{acq_width}d}-{i:0{inst_width}d}.dcm" for a, i in pairs]
+    """`{acq}-{inst}.dcm` (reference §3.3), the same names the portal's downloads use."""
+    from collections_app.services.downloads import file_names
+
+    return file_names(files)
 
 
 def _extension(f: SeriesFile) -> str:
