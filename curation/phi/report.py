@@ -11,7 +11,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 from pydicom.datadict import keyword_for_tag
 
@@ -72,16 +72,30 @@ def phi_kinds(keyword: str, vr: str, value: str) -> list[str]:
     return kinds
 
 
+_SIGNATURES: dict = {}
+
+
+def _signature(path: str) -> str:
+    """signature() memoised: the same few hundred paths come back in every file."""
+    sig = _SIGNATURES.get(path)
+    if sig is None:
+        sig = signature(path) if "[" in path else path
+        if len(_SIGNATURES) < 100_000:
+            _SIGNATURES[path] = sig
+    return sig
+
+
 def _rows(elements):
-    """{value_hash: (sig, vr, text, concrete path)} for a file's elements."""
+    """{value_hash: (sig, vr, text, concrete path, own uid)} for a file's elements."""
     root = settings.TCIA_UID_ROOT + "."
     rows = {}
+    sha1 = hashlib.sha1
     for path, vr, value in elements:
         if value is None or path in SKIP:
             continue
-        text = value_text(value)
-        sig = signature(path)
-        digest = hashlib.sha1(f"{sig}\x00{vr}\x00{text}".encode("utf-8", "surrogateescape")).hexdigest()
+        text = value if type(value) is str else value_text(value)
+        sig = _signature(path)
+        digest = sha1(f"{sig}\x00{vr}\x00{text}".encode("utf-8", "surrogateescape")).hexdigest()
         if digest not in rows:
             rows[digest] = (sig, vr, text, path, vr == "UI" and text.startswith(root))
     return rows
@@ -125,47 +139,97 @@ def _bump(ids, series_ids, sign):
                         f"WHERE id IN ({marks})", [sign, sign])
 
 
+CHUNK = 400  # values per statement: well under SQLite's and PostgreSQL's parameter limits
+_VALUE_COLUMNS = ("collection_id", "tag_path", "vr", "value", "value_hash", "keyword", "is_private", "creator",
+                  "file_count", "series_count", "present", "own_uid", "likely_phi", "phi_kinds", "example_image_id",
+                  "example_path", "disposition", "disposition_arg")
+_RETURNING = "value_hash, id, file_count, series_count, vr, is_private, likely_phi, own_uid"
+
+
+def _chunks(seq, n=CHUNK):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+def _new_value_params(collection_id, image_id, h, row):
+    sig, vr, text, path, own = row
+    keyword, private, creator = describe_tag(sig)
+    kinds = [] if own else phi_kinds(keyword, vr, text)
+    # a value new to the report: held by this file, in this series (file_count = series_count = 1)
+    return [collection_id, sig[:400], vr or "UN", text[:MAX_VALUE], h, keyword[:100], private, creator[:64], 1, 1, True,
+            own, bool(kinds), ",".join(kinds), image_id, path[:400], "", ""]
+
+
 def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
+    """Count one file's values: a fixed handful of set-based statements whatever its size.
+
+    1. existing values: file_count + 1, present (UPDATE … RETURNING);
+    2. the rest: INSERT … ON CONFLICT DO UPDATE (a concurrent intake may have added one meanwhile);
+    3. (value, series) rows: upsert files + 1; series_count + 1 where this file is the first of its series;
+    4. facets for values that appeared (file_count went 0 → 1); 5. the file's PhiFile row.
+    """
     rows = _rows(elements)
-    if PhiFile.objects.filter(collection_id=collection_id, stored_file_id=stored_file_id).exists():
-        return  # counted already (a hook run twice for the same bytes)
-    known = {}
-    appearing = []
-    for h, pk, present, vr, private, likely, own in PhiValue.objects.filter(
-            collection_id=collection_id, value_hash__in=list(rows)).values_list(
-            "value_hash", "id", "present", "vr", "is_private", "likely_phi", "own_uid"):
-        known[h] = pk
-        if not present:  # back after every holder was replaced
-            appearing.append(PhiValue(vr=vr, is_private=private, likely_phi=likely, own_uid=own))
-    missing = [h for h in rows if h not in known]
-    if missing:
-        new_values = []
-        for h in missing:
-            sig, vr, text, path, own = rows[h]
-            keyword, private, creator = describe_tag(sig)
-            kinds = [] if own else phi_kinds(keyword, vr, text)
-            new_values.append(PhiValue(
-                collection_id=collection_id, tag_path=sig[:400], vr=vr or "UN", value=text[:MAX_VALUE], value_hash=h,
-                keyword=keyword[:100], is_private=private, creator=creator[:64], own_uid=own, likely_phi=bool(kinds),
-                phi_kinds=",".join(kinds), example_image_id=image_id, example_path=path[:400],
-            ))
-        PhiValue.objects.bulk_create(new_values, ignore_conflicts=True, batch_size=500)
-        appearing.extend(new_values)
-        known.update(PhiValue.objects.filter(collection_id=collection_id, value_hash__in=missing)
-                     .values_list("value_hash", "id"))
-    ids = list(known.values())
-    in_series = set(PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=ids).values_list("value_id", flat=True))
-    first_in_series = [i for i in ids if i not in in_series]
-    if in_series:
-        PhiSeriesValue.objects.filter(series_id=series_id, value_id__in=in_series).update(files=F("files") + 1)
-    if first_in_series:
-        PhiSeriesValue.objects.bulk_create([PhiSeriesValue(value_id=i, series_id=series_id, files=1) for i in first_in_series],
-                                           batch_size=500)
-    _bump(ids, set(first_in_series), +1)
-    if appearing:
-        _facet_delta(collection_id, appearing, +1)
-    PhiFile.objects.create(collection_id=collection_id, stored_file_id=stored_file_id, series_id=series_id,
-                           value_ids=_pack(ids))
+    value_t = PhiValue._meta.db_table
+    file_t = PhiFile._meta.db_table
+    series_t = PhiSeriesValue._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT 1 FROM {file_t} WHERE collection_id = %s AND stored_file_id = %s",
+                    [collection_id, stored_file_id])
+        if cur.fetchone() is not None:
+            return  # counted already (a hook run twice for the same bytes)
+        found = {}  # value_hash -> (id, file_count, series_count, vr, is_private, likely_phi, own_uid) after this file
+        hashes = list(rows)
+        for chunk in _chunks(hashes):
+            cur.execute(f"UPDATE {value_t} SET file_count = file_count + 1, present = %s "
+                        f"WHERE collection_id = %s AND value_hash IN ({_marks(len(chunk))}) RETURNING {_RETURNING}",
+                        [True, collection_id, *chunk])
+            for r in cur.fetchall():
+                found[r[0]] = r[1:]
+        inserted = set()
+        missing = [h for h in hashes if h not in found]
+        one_row = "(" + _marks(len(_VALUE_COLUMNS)) + ")"
+        for chunk in _chunks(missing, 200):
+            params = []
+            for h in chunk:
+                params.extend(_new_value_params(collection_id, image_id, h, rows[h]))
+            cur.execute(f"INSERT INTO {value_t} ({', '.join(_VALUE_COLUMNS)}) VALUES {', '.join([one_row] * len(chunk))} "
+                        f"ON CONFLICT (collection_id, value_hash) DO UPDATE SET file_count = {value_t}.file_count + 1, "
+                        f"present = %s RETURNING {_RETURNING}", [*params, True])
+            for r in cur.fetchall():
+                found[r[0]] = r[1:]
+                if r[2] == 1 and r[3] == 1:  # inserted here: its series is counted already
+                    inserted.add(r[1])
+        ids = [found[h][0] for h in hashes]
+        first_in_series = []
+        for chunk in _chunks(ids):
+            cur.execute(f"INSERT INTO {series_t} (value_id, series_id, files) VALUES {', '.join(['(%s, %s, 1)'] * len(chunk))} "
+                        f"ON CONFLICT (series_id, value_id) DO UPDATE SET files = {series_t}.files + 1 "
+                        "RETURNING value_id, files", [p for i in chunk for p in (i, series_id)])
+            first_in_series.extend(vid for vid, files in cur.fetchall() if files == 1 and vid not in inserted)
+        for chunk in _chunks(first_in_series):
+            cur.execute(f"UPDATE {value_t} SET series_count = series_count + 1 WHERE id IN ({_marks(len(chunk))})", chunk)
+        appearing = Counter((vr, private, likely, own) for _, fc, _, vr, private, likely, own in found.values() if fc == 1)
+        if appearing:
+            _facet_add(cur, collection_id, appearing)
+        cur.execute(f"INSERT INTO {file_t} (collection_id, stored_file_id, series_id, value_ids) VALUES (%s, %s, %s, %s)",
+                    [collection_id, stored_file_id, series_id, _pack(ids)])
+
+
+def _facet_add(cur, collection_id, counts):
+    """PhiFacet.values += n for each (VR, private, likely, own) that gained n present values: one upsert."""
+    table = PhiFacet._meta.db_table
+    col = connection.ops.quote_name("values")
+    params = []
+    for (vr, private, likely, own), n in counts.items():
+        params.extend([collection_id, vr, bool(private), bool(likely), bool(own), n])
+    cur.execute(f"INSERT INTO {table} (collection_id, vr, is_private, likely_phi, own_uid, {col}) "
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(counts))} "
+                f"ON CONFLICT (collection_id, vr, is_private, likely_phi, own_uid) "
+                f"DO UPDATE SET {col} = {table}.{col} + excluded.{col}", params)
 
 
 def remove_file(*, collection_id, stored_file_id):
@@ -186,18 +250,23 @@ def remove_file(*, collection_id, stored_file_id):
 
 
 def note_change(collection_id, text: str):
+    """generation + 1 and what changed (the sign-off compares generations): one UPDATE."""
     now = timezone.now()
-    updated = PhiReportState.objects.filter(collection_id=collection_id).update(
-        generation=F("generation") + 1, last_change=text[:300], last_change_at=now,
-        first_change_after_signoff=Case(When(first_change_after_signoff="", then=Value(text[:300])),
-                                        default=F("first_change_after_signoff")),
-        first_change_after_signoff_at=Case(When(first_change_after_signoff="", then=Value(now)),
-                                           default=F("first_change_after_signoff_at")),
-    )
+    text = text[:300]
+    table = PhiReportState._meta.db_table
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE {table} SET generation = generation + 1, last_change = %s, last_change_at = %s, "
+                    "first_change_after_signoff_at = CASE WHEN first_change_after_signoff = '' THEN %s "
+                    "ELSE first_change_after_signoff_at END, "
+                    "first_change_after_signoff = CASE WHEN first_change_after_signoff = '' THEN %s "
+                    "ELSE first_change_after_signoff END "
+                    "WHERE collection_id = %s", [text, stamp, stamp, text, collection_id])
+        updated = cur.rowcount
     if not updated:
         PhiReportState.objects.get_or_create(collection_id=collection_id, defaults={
-            "generation": 1, "last_change": text[:300], "last_change_at": now,
-            "first_change_after_signoff": text[:300], "first_change_after_signoff_at": now})
+            "generation": 1, "last_change": text, "last_change_at": now,
+            "first_change_after_signoff": text, "first_change_after_signoff_at": now})
 
 
 def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):

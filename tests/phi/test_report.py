@@ -169,3 +169,62 @@ def test_csv_export(two_series, curator_client):
     assert rows[0][:3] == ["element", "vr", "value"]
     assert {r[1] for r in rows[1:]} == {"LO"}
     assert ["(0008,103E)", "LO", "Chest"] in [r[:3] for r in rows]
+
+
+def recount(collection):
+    """The report computed from scratch from the current files (what the incremental hook must equal)."""
+    from collections import Counter
+
+    from curation.phi.models import PhiFacet
+    from curation.services.corrections import _elements
+
+    files, series_of_value = Counter(), {}
+    for image in Image.objects.filter(series__collection=collection).select_related("stored_file"):
+        for h in report._rows(_elements(read_image_dataset(image))):
+            files[h] += 1
+            series_of_value.setdefault(h, set()).add(image.series_id)
+    expected = {h: (n, len(series_of_value[h])) for h, n in files.items()}
+    stored = {h: (f, s) for h, f, s in PhiValue.objects.filter(collection=collection, present=True)
+              .values_list("value_hash", "file_count", "series_count")}
+    absent = list(PhiValue.objects.filter(collection=collection, present=False).values_list("file_count", "series_count"))
+    facets = Counter()
+    for v in PhiValue.objects.filter(collection=collection, present=True):
+        facets[(v.vr, v.is_private, v.likely_phi, v.own_uid)] += 1
+    stored_facets = {(f.vr, f.is_private, f.likely_phi, f.own_uid): f.values
+                     for f in PhiFacet.objects.filter(collection=collection) if f.values}
+    return expected, stored, absent, dict(facets), stored_facets
+
+
+def assert_exact(collection):
+    expected, stored, absent, facets, stored_facets = recount(collection)
+    assert stored == expected
+    assert all(a == (0, 0) for a in absent)
+    assert stored_facets == facets
+
+
+def test_incremental_counts_equal_a_full_recount(two_series, curator):
+    from curation.phi.models import PhiSeriesValue
+
+    c = two_series.collection
+    assert_exact(c)
+    images = list(Image.objects.filter(series__collection=c).order_by("pk"))
+
+    def mutate(ds, image):
+        ds.SeriesDescription = "Thorax" if image.pk % 2 else "Chest"
+        ds.BodyPartExamined = "LUNG"
+        return [Change("SeriesDescription", "Chest", str(ds.SeriesDescription)), Change("BodyPartExamined", "", "LUNG")]
+
+    correction = apply_correction(collection=c, images=images[1:4], mutate=mutate, actor=curator, reason="r",
+                                  kind="tag_edit", summary="s")
+    assert_exact(c)
+    # a hook run twice for the same bytes counts once
+    image = Image.objects.get(pk=images[0].pk)
+    report.add_file(collection_id=c.pk, stored_file_id=image.stored_file_id, series_id=image.series_id, image_id=image.pk,
+                    elements=[("(0008,103E)", "LO", "not counted")])
+    assert_exact(c)
+    undo(correction=correction, actor=curator, reason="back")
+    assert_exact(c)
+    # more files of a new subject and of an existing series, after values went absent and came back
+    ingest(two_series, [d for d, _ in series("PAT-B", "s9", "b1", images=2, series_description="Thorax")])
+    assert_exact(c)
+    assert PhiSeriesValue.objects.filter(files__lte=0).count() == 0
