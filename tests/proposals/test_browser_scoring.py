@@ -4,18 +4,13 @@ They log in, open the board, open a submitted proposal another member has scored
 that score hidden, score it with the keyboard and mouse, and then see the other score and the
 weighted mean. The board is saved as docs/screenshots/proposals-board.png for the README.
 """
-import os
 from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test are safe here.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+from tests.browser import open_page, require_browser
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+sync_api = require_browser()
 
 from proposals import services  # noqa: E402
 from proposals.models import ScoreWeights  # noqa: E402
@@ -23,22 +18,12 @@ from proposals.models import ScoreWeights  # noqa: E402
 from .conftest import PASSWORD, make_user  # noqa: E402
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "proposals-board.png"
-LAUNCH_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 
 
 @pytest.fixture
 def browser_page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15000)
-        try:
-            yield page
-        finally:
-            browser.close()
+    with open_page(sync_api, 1280, 900, 15000) as page:
+        yield page
 
 
 # No serialized_rollback: it collides with content types recreated by earlier transactional tests;

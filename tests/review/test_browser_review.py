@@ -4,17 +4,13 @@ They log in, take the next series from the queue (the ultrasound series with bur
 comes first), flag an image, draw a mask over the name with the mouse, preview and approve it,
 then review a CT series with the keyboard (scroll, presets, window by dragging, verdicts) and
 watch the progress move. Screenshots of the grid and the viewer go to docs/screenshots/."""
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+from tests.browser import open_page, require_browser
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+sync_api = require_browser()
 
 from curation.models import Correction  # noqa: E402
 from curation.review import derived  # noqa: E402
@@ -24,20 +20,12 @@ from tests.conftest import make_user  # noqa: E402
 from .helpers import ct_series_bytes, ingest, series_of, us_text_bytes  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
 def page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        pg = browser.new_page(viewport={"width": 1360, "height": 1000})
-        pg.set_default_timeout(20000)
-        try:
-            yield pg
-        finally:
-            browser.close()
+    with open_page(sync_api, 1360, 1000, 20000) as pg:
+        yield pg
 
 
 @pytest.mark.django_db(transaction=True)

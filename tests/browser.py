@@ -1,0 +1,35 @@
+"""Shared set-up for browser tests: Debian's Chromium driven by Playwright (no browser download).
+
+A test module calls `sync_api = require_browser()` at import time (it skips the module, with
+the reason, when Chromium or Playwright is missing) and opens pages with `open_page(sync_api)`.
+"""
+import contextlib
+import os
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+def require_browser():
+    # Playwright's sync API runs an event loop in the test thread; the tests' ORM calls are safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+    return pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+@contextlib.contextmanager
+def open_page(sync_api, width=1280, height=900, timeout_ms=15000):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(timeout_ms)
+        try:
+            yield page
+        finally:
+            browser.close()
