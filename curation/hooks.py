@@ -3,12 +3,23 @@
 The PHI report registers one here to count tag values as files pass, so it never rescans the
 archive. A hook receives the submission, the indexed Image and the de-identified file's
 elements as (tag_path, vr, value) tuples, exactly as the de-identification engine reported them.
-Hooks run inside intake's transaction for that file.
+Hooks run inside intake's transaction for that file. A hook that takes a `dataset` keyword (or
+**kwargs) also gets the de-identified pydicom dataset, for what the elements do not carry (pixels).
 """
+import inspect
 from collections.abc import Callable
 
 IngestHook = Callable[..., None]
 _INGEST_HOOKS: list[IngestHook] = []
+_TAKES_DATASET: dict = {}
+
+
+def _accepts_dataset(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "dataset" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def register_ingest_hook(fn: IngestHook) -> IngestHook:
@@ -26,6 +37,14 @@ def has_ingest_hooks() -> bool:
     return bool(_INGEST_HOOKS)
 
 
-def run_ingest_hooks(*, submission, image, elements, replaced_file=None) -> None:
+def run_ingest_hooks(*, submission, image, elements, replaced_file=None, dataset=None) -> None:
+    """`dataset`, when the caller has it, is the de-identified pydicom dataset that was stored;
+    it goes only to hooks that take a `dataset` (or **kwargs) argument."""
     for hook in list(_INGEST_HOOKS):
-        hook(submission=submission, image=image, elements=elements, replaced_file=replaced_file)
+        takes = _TAKES_DATASET.get(hook)
+        if takes is None:
+            takes = _TAKES_DATASET[hook] = _accepts_dataset(hook)
+        if takes:
+            hook(submission=submission, image=image, elements=elements, replaced_file=replaced_file, dataset=dataset)
+        else:
+            hook(submission=submission, image=image, elements=elements, replaced_file=replaced_file)

@@ -1,14 +1,15 @@
 from django.apps import AppConfig
 
 
-def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):
-    """Ingest hook: keep the file's facts for the checks and mark the collection's findings stale."""
+def on_ingest(*, submission=None, image, elements, replaced_file=None, dataset=None, **_):
+    """Ingest hook: keep the file's facts for the checks and mark the collection's findings stale
+    (two statements; with the parsed dataset, uncompressed pixels are hashed from its bytes)."""
     from .facts import record_facts
     from .services import mark_stale
 
-    record_facts(image=image, elements=elements)
-    collection = submission.collection if submission is not None else image.series.collection
-    mark_stale(collection, "a correction rewrote files" if replaced_file is not None else "new files arrived")
+    record_facts(image=image, elements=elements, dataset=dataset)
+    collection_id = submission.collection_id if submission is not None else image.series.collection_id
+    mark_stale(collection_id, "a correction rewrote files" if replaced_file is not None else "new files arrived")
 
 
 def publication_gate(collection):

@@ -60,11 +60,59 @@ def elements_of(ds) -> list:
     return out
 
 
+_NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
+
+
+def _native_pixel_hash(ds) -> str | None:
+    """pixel_hash for uncompressed little-endian single-sample data, from the PixelData bytes:
+    no decoder, no copy unless unused high bits must be cleared the way pydicom does. None when
+    the data is anything else (the caller decodes)."""
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "") if meta is not None else "")
+    elem = ds.get("PixelData") if ts in _NATIVE_LE else None
+    if elem is None or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+        return None
+    try:
+        raw = elem if isinstance(elem, (bytes, bytearray)) else ds.PixelData
+        if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+            return None
+        allocated, stored = int(ds.BitsAllocated), int(ds.get("BitsStored") or ds.BitsAllocated)
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if allocated not in (8, 16, 32) or not 0 < stored <= allocated or rows <= 0 or columns <= 0 or frames <= 0:
+        return None
+    size = rows * columns * frames * allocated // 8
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) < size:
+        return None
+    dtype = np.dtype(f"{'<i' if signed else '<u'}{allocated // 8}")
+    shape = (frames, rows, columns) if frames > 1 else (rows, columns)
+    h = hashlib.sha256(str((shape, dtype.str.lstrip("<>=|"))).encode())
+    data = memoryview(raw)[:size]
+    if stored < allocated:  # pydicom clears (unsigned) or sign-extends (signed) the unused high bits
+        arr = np.frombuffer(data, dtype=dtype)
+        if signed or (arr >> stored).any():
+            shift = allocated - stored
+            data = ((arr << shift) >> shift).astype(dtype, copy=False).tobytes()
+    h.update(data)
+    return h.hexdigest()
+
+
 def pixel_hash(ds) -> str:
     """SHA-256 of the decoded pixel values with their shape, so the same pixels match whatever
     the transfer syntax. Empty when the object has no pixel data."""
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         return ""
+    fast = _native_pixel_hash(ds)
+    if fast is not None:
+        return fast
+    return decoded_pixel_hash(ds)
+
+
+def decoded_pixel_hash(ds) -> str:
+    """pixel_hash through pydicom's decoder (any transfer syntax)."""
     try:
         arr = np.ascontiguousarray(ds.pixel_array)
     except Exception:  # noqa: BLE001 - undecodable: fall back to the raw bytes
@@ -75,12 +123,21 @@ def pixel_hash(ds) -> str:
     return h.hexdigest()
 
 
-def record_facts(*, submission=None, image, elements, replaced_file=None, **_):
-    """Ingest hook: header facts of the new file (pixel hash comes later, once)."""
+def record_facts(*, submission=None, image, elements, replaced_file=None, dataset=None, **_):
+    """Ingest hook: header facts of the new file, in one upsert. With the dataset intake parsed,
+    uncompressed pixels are hashed here too (no second read at the first check run); compressed
+    ones are hashed, once, by the first check run."""
     from .models import FileFacts
 
     header, refs = facts_from_elements(elements)
-    FileFacts.objects.update_or_create(stored_file_id=image.stored_file_id, defaults={"header": header, "refs": refs})
+    ph = _native_pixel_hash(dataset) if dataset is not None else None
+    if ph is None and dataset is not None and not any(k in dataset for k in ("PixelData", "FloatPixelData",
+                                                                              "DoubleFloatPixelData")):
+        ph = ""  # no pixels: nothing to hash later either
+    facts = FileFacts(stored_file_id=image.stored_file_id, header=header, refs=refs, pixel_hash=ph or "",
+                      pixel_hashed=ph is not None)
+    fields = ["header", "refs"] + (["pixel_hash", "pixel_hashed"] if ph is not None else [])
+    FileFacts.objects.bulk_create([facts], update_conflicts=True, unique_fields=["stored_file"], update_fields=fields)
 
 
 def compute_facts(stored_file, *, want_pixels=True):

@@ -5,7 +5,7 @@ as the change it records.
 """
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -141,12 +141,17 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
 
 
 def mark_stale(collection, reason: str):
+    """Findings are older than the data from now on: one statement (an upsert that leaves an
+    already stale state, its time and reason, as they are)."""
     now = timezone.now()
-    updated = CheckState.objects.filter(collection=collection, stale=False).update(stale=True, stale_since=now,
-                                                                                    stale_reason=reason[:200])
-    if not updated and not CheckState.objects.filter(collection=collection).exists():
-        CheckState.objects.get_or_create(collection=collection, defaults={"stale": True, "stale_since": now,
-                                                                         "stale_reason": reason[:200]})
+    collection_id = collection if isinstance(collection, int) else collection.pk
+    table = CheckState._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} (collection_id, stale, stale_since, stale_reason) VALUES (%s, %s, %s, %s) "
+                    f"ON CONFLICT (collection_id) DO UPDATE SET stale = excluded.stale, "
+                    f"stale_since = excluded.stale_since, stale_reason = excluded.stale_reason "
+                    f"WHERE {table}.stale = %s",
+                    [collection_id, True, connection.ops.adapt_datetimefield_value(now), reason[:200], False])
 
 
 # ── decisions on findings ──────────────────────────────────────────────────────────────────

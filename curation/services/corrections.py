@@ -81,7 +81,8 @@ def apply_to_image(correction: Correction, image: Image, mutate: Mutation) -> Co
         )
         if hooks.has_ingest_hooks():
             submission = getattr(correction.collection, "submission", None)
-            hooks.run_ingest_hooks(submission=submission, image=image, elements=_elements(ds), replaced_file=old_file)
+            hooks.run_ingest_hooks(submission=submission, image=image, elements=_elements(ds), replaced_file=old_file,
+                                   dataset=ds)
     return record
 
 
@@ -149,7 +150,7 @@ def undo(*, correction: Correction, actor, reason: str) -> Correction:
             )
             if hooks.has_ingest_hooks():
                 hooks.run_ingest_hooks(submission=getattr(correction.collection, "submission", None), image=image,
-                                       elements=_elements(ds), replaced_file=record.new_file)
+                                       elements=_elements(ds), replaced_file=record.new_file, dataset=ds)
         Correction.objects.filter(pk=reverse.pk).update(done=F("done") + 1)
     Correction.objects.filter(pk=reverse.pk).update(state=Correction.State.APPLIED, finished_at=timezone.now())
     reverse.refresh_from_db()

@@ -131,7 +131,8 @@ class Intake:
                 outcome = IntakeItem.Outcome.ACCEPTED
             indexed = index_dataset(collection=self.submission.collection, ds=ds, stored_file=stored, cache=self._index_cache)
             if indexed.created and self.collector is not None:
-                hooks.run_ingest_hooks(submission=self.submission, image=indexed.image, elements=self.collector.elements)
+                hooks.run_ingest_hooks(submission=self.submission, image=indexed.image, elements=self.collector.elements,
+                                       dataset=ds)
             item = IntakeItem.objects.create(
                 batch=self.batch,
                 name=name[:500],
