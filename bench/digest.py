@@ -62,10 +62,14 @@ def build(images: int, per_series: int):
                       instance_number=i + 1, stored_file=f, file_size=f.size) for i, f in enumerate(files)
             ])
             VersionEntry.objects.bulk_create([
-                VersionEntry(version=version, series=series, sop_instance_uid=f"1.2.9.{s}.1.{i}", stored_file=f)
+                VersionEntry(version=version, series=series, sop_instance_uid=f"1.2.9.{s}.1.{i}", stored_file=f,
+                             sop_class_uid="1.2.840.10008.5.1.4.1.1.2", instance_number=i + 1)
                 for i, f in enumerate(files)
             ])
         CollectionVersion.objects.filter(pk=version.pk).update(image_count=n_series * per_series)
+        from collections_app.services.publish import freeze_series
+
+        freeze_series(version)
     version.refresh_from_db()
     return version, n_series
 

@@ -420,18 +420,59 @@ class CollectionVersion(models.Model):
 
 
 class VersionEntry(models.Model):
-    """One line of a version's manifest: an image and the exact bytes it had."""
+    """One line of a version's manifest: an image and the exact bytes it had, with the image
+    attributes that name its file in downloads, frozen with it."""
 
     version = models.ForeignKey(CollectionVersion, on_delete=models.PROTECT, related_name="entries")
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="+")
     sop_instance_uid = models.CharField(max_length=64)
     stored_file = models.ForeignKey(StoredFile, on_delete=models.PROTECT, related_name="+")
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    acquisition_number = models.IntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["version", "sop_instance_uid"], name="version_entry_unique"),
         ]
         indexes = [models.Index(fields=["version", "series"], name="version_entry_series_idx")]
+
+
+class VersionSeries(models.Model):
+    """A series as it was described when a version was frozen. Downloads and the metadata digest
+    of a version read these, so a later correction of the index never changes an old version's
+    folder names or metadata."""
+
+    version = models.ForeignKey(CollectionVersion, on_delete=models.PROTECT, related_name="series_snapshots")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="+")
+    collection_short_name = models.CharField(max_length=64)
+    patient_id = models.CharField(max_length=64)
+    study_instance_uid = models.CharField(max_length=64)
+    study_date = models.DateField(null=True, blank=True)
+    study_id = models.CharField(max_length=16, blank=True)
+    study_description = models.CharField(max_length=200, blank=True)
+    series_instance_uid = models.CharField(max_length=64)
+    series_number = models.CharField(max_length=16, blank=True)
+    series_description = models.CharField(max_length=200, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    body_part_examined = models.CharField(max_length=64, blank=True)
+    manufacturer = models.CharField(max_length=64, blank=True)
+    manufacturer_model_name = models.CharField(max_length=64, blank=True)
+    software_versions = models.CharField(max_length=128, blank=True)
+    third_party_analysis = models.BooleanField(default=False)
+
+    SNAPSHOT_FIELDS = {
+        "collection_short_name": "collection__short_name", "patient_id": "subject__patient_id",
+        "study_instance_uid": "study__study_instance_uid", "study_date": "study__study_date", "study_id": "study__study_id",
+        "study_description": "study__study_description", "series_instance_uid": "series_instance_uid",
+        "series_number": "series_number", "series_description": "series_description", "modality": "modality",
+        "body_part_examined": "body_part_examined", "manufacturer": "manufacturer",
+        "manufacturer_model_name": "manufacturer_model_name", "software_versions": "software_versions",
+        "third_party_analysis": "third_party_analysis",
+    }
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "series"], name="version_series_unique")]
 
 
 class WikiPageQuerySet(models.QuerySet):

@@ -37,24 +37,14 @@ def series_files(series: Series, version: CollectionVersion | None = None) -> li
     """The files of `series` in `version` (default: the latest version holding it), sorted by
     InstanceNumber with nulls first, then SOP Instance UID, as NBIA orders them."""
     version = version or latest_version_with_series(series)
-    images = {
-        i.sop_instance_uid: i
-        for i in Image.objects.filter(series=series).only(
-            "sop_instance_uid", "sop_class_uid", "instance_number", "acquisition_number"
-        )
-    }
     out = []
     if version is not None:
+        # The manifest carries the attributes frozen with each file: a later correction of the
+        # index never renames an old version's files.
         for entry in VersionEntry.objects.filter(version=version, series=series).select_related("stored_file"):
-            image = images.get(entry.sop_instance_uid)
             out.append(
-                SeriesFile(
-                    entry.sop_instance_uid,
-                    image.sop_class_uid if image else "",
-                    image.instance_number if image else None,
-                    image.acquisition_number if image else None,
-                    entry.stored_file,
-                )
+                SeriesFile(entry.sop_instance_uid, entry.sop_class_uid, entry.instance_number,
+                           entry.acquisition_number, entry.stored_file)
             )
     else:
         for image in Image.objects.filter(series=series).select_related("stored_file"):

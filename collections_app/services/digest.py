@@ -14,7 +14,7 @@ import re
 
 from django.db import connection
 
-from ..models import CollectionVersion, Image, Series, StoredFile, VersionEntry
+from ..models import CollectionVersion, Series, StoredFile, VersionEntry, VersionSeries
 
 BASE_COLUMNS = [
     "Collection", "Patient Id", "Study Date", "Study Description", "Modality", "Series Description",
@@ -32,14 +32,14 @@ BLOCK = 2000
 
 def _series_facts(version: CollectionVersion) -> dict[int, list[str]]:
     """series id → the BASE_COLUMNS values plus study UID, series number, body part."""
-    name = version.collection.short_name
-    qs = Series.objects.filter(pk__in=VersionEntry.objects.filter(version=version).values("series_id")).values_list(
-        "id", "subject__patient_id", "study__study_date", "study__study_description", "modality", "series_description",
+    # From the version's frozen series descriptions, so a later correction never changes it.
+    qs = VersionSeries.objects.filter(version=version).values_list(
+        "series_id", "collection_short_name", "patient_id", "study_date", "study_description", "modality", "series_description",
         "manufacturer", "manufacturer_model_name", "software_versions", "series_instance_uid",
-        "study__study_instance_uid", "series_number", "body_part_examined",
+        "study_instance_uid", "series_number", "body_part_examined",
     )
     out = {}
-    for sid, pid, sdate, sdesc, mod, serdesc, manu, model, soft, seruid, studyuid, sernum, body in qs.iterator(chunk_size=BLOCK):
+    for sid, name, pid, sdate, sdesc, mod, serdesc, manu, model, soft, seruid, studyuid, sernum, body in qs.iterator(chunk_size=BLOCK):
         out[sid] = [name, pid, sdate.isoformat() if sdate else "", sdesc, mod, serdesc, manu, model, soft, seruid, studyuid, sernum, body]
     return out
 
@@ -62,11 +62,10 @@ def _blocks(header: list[str], rows):
 
 def _image_sql() -> str:
     q = connection.ops.quote_name
-    ve, sf, im = VersionEntry._meta.db_table, StoredFile._meta.db_table, Image._meta.db_table
+    ve, sf = VersionEntry._meta.db_table, StoredFile._meta.db_table
     return (
-        f"SELECT ve.series_id, ve.sop_instance_uid, sf.size, sf.sha256, im.sop_class_uid, im.instance_number "
+        f"SELECT ve.series_id, ve.sop_instance_uid, sf.size, sf.sha256, ve.sop_class_uid, ve.instance_number "
         f"FROM {q(ve)} ve JOIN {q(sf)} sf ON sf.id = ve.stored_file_id "
-        f"LEFT JOIN {q(im)} im ON im.series_id = ve.series_id AND im.sop_instance_uid = ve.sop_instance_uid "
         f"WHERE ve.version_id = %s ORDER BY ve.series_id, ve.sop_instance_uid"
     )
 
@@ -78,7 +77,6 @@ def image_rows(version: CollectionVersion):
     subquery or model instances would cost several times more."""
     facts = _series_facts(version)
     number = str(version.number)
-    previous = None
     with connection.cursor() as cursor:
         cursor.execute(_image_sql(), [version.pk])
         while True:
@@ -86,9 +84,6 @@ def image_rows(version: CollectionVersion):
             if not block:
                 break
             for series_id, sop, size, sha, cls, inst in block:
-                if (series_id, sop) == previous:
-                    continue  # a second Image row with the same UID (a duplicate the checks flag)
-                previous = (series_id, sop)
                 yield facts[series_id] + [sop, cls or "", "" if inst is None else inst, size, sha, number]
 
 
@@ -112,7 +107,6 @@ def _image_csv_fast(version: CollectionVersion):
     prefixes = {sid: render(values)[:-2] for sid, values in facts.items()}
     number = str(version.number)
     yield render(IMAGE_COLUMNS)
-    previous = None
     with connection.cursor() as cursor:
         cursor.execute(_image_sql(), [version.pk])
         while True:
@@ -121,9 +115,6 @@ def _image_csv_fast(version: CollectionVersion):
                 break
             out = []
             for series_id, sop, size, sha, cls, inst in block:
-                if (series_id, sop) == previous:
-                    continue
-                previous = (series_id, sop)
                 cls = cls or ""
                 if _SAFE.match(sop) and _SAFE.match(cls):
                     out.append(f"{prefixes[series_id]},{sop},{cls},{'' if inst is None else inst},{size},{sha},{number}\r\n")

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from ..models import Collection, CollectionVersion, Image, Series, StoredFile, VersionEntry
+from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
 from ..selectors import latest_version_with_series
 from .zipstream import ZipMember, zip_length
 
@@ -100,6 +100,23 @@ def series_path(series) -> str:
     return "/".join([
         path_part(series.collection.short_name), path_part(series.subject.patient_id), study_folder(series.study), series_folder(series),
     ])
+
+
+def snapshot_path(snap) -> str:
+    """The folder of a series as frozen in a version (a VersionSeries)."""
+    return "/".join([path_part(snap.collection_short_name), path_part(snap.patient_id), study_folder(snap), series_folder(snap)])
+
+
+def snapshots_for(selection) -> dict:
+    """(version id, series id) → VersionSeries for every pinned series, in one query."""
+    from ..models import VersionSeries
+
+    if not selection:
+        return {}
+    qs = VersionSeries.objects.filter(
+        version_id__in={p.version.pk for p in selection}, series_id__in={p.series.pk for p in selection}
+    )
+    return {(s.version_id, s.series_id): s for s in qs}
 
 
 def file_names(files) -> list[str]:
@@ -197,18 +214,15 @@ class FileRow(NamedTuple):
 
 
 def version_series_files(series: Series, version: CollectionVersion) -> list[FileRow]:
-    """Like selectors.series_files, as plain tuples: a download touches thousands of files and
-    building model instances for each costs more than reading small files."""
-    images = {
-        sop: (cls, inst, acq)
-        for sop, cls, inst, acq in Image.objects.filter(series=series).values_list(
-            "sop_instance_uid", "sop_class_uid", "instance_number", "acquisition_number")
-    }
-    rows = []
-    for sop, sha, size, crc, name in VersionEntry.objects.filter(version=version, series=series).values_list(
-            "sop_instance_uid", "stored_file__sha256", "stored_file__size", "stored_file__crc32", "stored_file__storage_name"):
-        cls, inst, acq = images.get(sop, ("", None, None))
-        rows.append(FileRow(sop, cls, inst, acq, sha, size, crc, name))
+    """The frozen files of a series in a version, as plain tuples (a download touches thousands
+    of files; model instances would cost more than reading small files). Everything comes from
+    the manifest, so later corrections of the index cannot rename an old version's files."""
+    rows = [
+        FileRow(*row)
+        for row in VersionEntry.objects.filter(version=version, series=series).values_list(
+            "sop_instance_uid", "sop_class_uid", "instance_number", "acquisition_number",
+            "stored_file__sha256", "stored_file__size", "stored_file__crc32", "stored_file__storage_name")
+    ]
     rows.sort(key=lambda f: (f.instance_number is not None, f.instance_number or 0, f.sop_instance_uid))
     return rows
 
@@ -268,9 +282,22 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
     licensed = set()
     cite_cache: dict[int, str] = {}
     opener = _archive_opener()
-    for pinned in selection:
+    snapshots = snapshots_for(selection)
+
+    def frozen(pinned):
+        return snapshots.get((pinned.version.pk, pinned.series.pk))
+
+    def order(pinned):
+        snap = frozen(pinned)
+        if snap is None:
+            return (pinned.series.collection.short_name, pinned.series.subject.patient_id,
+                    pinned.series.study.study_instance_uid, pinned.series.series_instance_uid)
+        return (snap.collection_short_name, snap.patient_id, snap.study_instance_uid, snap.series_instance_uid)
+
+    for pinned in sorted(selection, key=order):
         series, version = pinned.series, pinned.version
         collection = series.collection
+        snap = frozen(pinned)
         if version.pk not in cite_cache:
             cite_cache[version.pk] = _cite_url(version)
         cite = cite_cache[version.pk]
@@ -281,18 +308,25 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
             members.append(ZipMember.from_bytes(f"{root}/{lic_path}", data, mtime=mtime))
             checksums.append((lic_path, hashlib.sha256(data).hexdigest()))
         files = version_series_files(series, version)
-        folder = series_path(series)
+        folder = snapshot_path(snap) if snap is not None else series_path(series)
         for f, fname in zip(files, file_names(files)):
             rel = f"{folder}/{fname}"
             members.append(ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, opener=opener(f.storage_name), mtime=mtime))
             checksums.append((rel, f.sha256))
         sop_class = next((f.sop_class_uid for f in files if f.sop_class_uid), "")
-        study = series.study
+        if snap is not None:
+            facts = snap
+            short_name, patient_id, study_uid = snap.collection_short_name, snap.patient_id, snap.study_instance_uid
+            study_description, study_date = snap.study_description, snap.study_date
+        else:
+            facts = series
+            short_name, patient_id, study_uid = collection.short_name, series.subject.patient_id, series.study.study_instance_uid
+            study_description, study_date = series.study.study_description, series.study.study_date
         rows.append([
-            series.series_instance_uid, sanitize(collection.short_name), "YES" if series.third_party_analysis else "NO",
-            cite or "NA", sanitize(series.subject.patient_id), study.study_instance_uid, sanitize(study.study_description),
-            study.study_date.strftime("%m-%d-%Y") if study.study_date else "NA", sanitize(series.series_description),
-            sanitize(series.manufacturer), sanitize(series.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
+            facts.series_instance_uid, sanitize(short_name), "YES" if facts.third_party_analysis else "NO",
+            cite or "NA", sanitize(patient_id), study_uid, sanitize(study_description),
+            study_date.strftime("%m-%d-%Y") if study_date else "NA", sanitize(facts.series_description),
+            sanitize(facts.manufacturer), sanitize(facts.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
             str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])
     csv_bytes = ("\r\n".join(",".join(r) for r in [METADATA_COLUMNS] + rows) + "\r\n").encode("utf-8")

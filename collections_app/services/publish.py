@@ -143,18 +143,23 @@ def publish(collection: Collection, *, actor, notes: str = "", major: bool = Tru
         count = size = 0
         batch = []
         rows = _images(collection).order_by("sop_instance_uid").values_list(
-            "series_id", "sop_instance_uid", "stored_file_id", "stored_file__sha256", "file_size"
+            "series_id", "sop_instance_uid", "stored_file_id", "stored_file__sha256", "file_size",
+            "sop_class_uid", "instance_number", "acquisition_number",
         )
-        for series_id, sop, file_id, sha, n in rows.iterator(chunk_size=BATCH):
+        for series_id, sop, file_id, sha, n, sop_class, inst, acq in rows.iterator(chunk_size=BATCH):
             h.update(f"{sop} {sha}\n".encode())
             count += 1
             size += n
-            batch.append(VersionEntry(version=version, series_id=series_id, sop_instance_uid=sop, stored_file_id=file_id))
+            batch.append(VersionEntry(
+                version=version, series_id=series_id, sop_instance_uid=sop, stored_file_id=file_id,
+                sop_class_uid=sop_class, instance_number=inst, acquisition_number=acq,
+            ))
             if len(batch) >= BATCH:
                 VersionEntry.objects.bulk_create(batch)
                 batch = []
         if batch:
             VersionEntry.objects.bulk_create(batch)
+        freeze_series(version)
         CollectionVersion.objects.filter(pk=version.pk).update(manifest_sha256=h.hexdigest(), image_count=count, total_bytes=size)
         version.refresh_from_db()
         released = Series.objects.filter(collection=collection, date_released__isnull=True).update(date_released=now)
@@ -170,3 +175,21 @@ def publish(collection: Collection, *, actor, notes: str = "", major: bool = Tru
     # Registry calls happen after the commit; a failure is kept on the DOI for a retry.
     doi_services.sync_all(touched)
     return version
+
+
+def freeze_series(version: CollectionVersion) -> int:
+    """Snapshot how each series of `version` is described now (see VersionSeries)."""
+    from ..models import VersionSeries
+
+    fields = VersionSeries.SNAPSHOT_FIELDS
+    series_ids = VersionEntry.objects.filter(version=version).values("series_id").distinct()
+    rows = Series.objects.filter(pk__in=series_ids).values_list("pk", *fields.values())
+    snapshots = [
+        VersionSeries(version=version, series_id=row[0], **dict(zip(fields, (v if v is not None else "" for v in row[1:]))))
+        for row in rows
+    ]
+    for snap in snapshots:  # a missing date stays a NULL, not ""
+        if snap.study_date == "":
+            snap.study_date = None
+    VersionSeries.objects.bulk_create(snapshots, batch_size=BATCH)
+    return len(snapshots)

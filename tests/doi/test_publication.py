@@ -342,3 +342,31 @@ def test_registered_gates_apply_only_to_collections_with_a_curation_workspace(ch
     create_submission(collection=chest, actor=curator)
     chest.refresh_from_db()
     assert [f.message for f in publish_module.gate_failures(chest)] == ["blocked"]
+
+
+def test_an_index_correction_changes_neither_old_zip_paths_nor_old_digest(client, published, chest, curator):
+    """A correction that rewrites SeriesDescription and InstanceNumber (through the corrections
+    primitive, which updates the index) must not rename anything in version 1's download."""
+    from curation.services.corrections import Change, apply_correction
+
+    before_zip = get_zip(client, published)
+    before_digest = b"".join(client.get(f"/downloads/versions/{published.pk}/digest.csv").streaming_content)
+    series = Series.objects.filter(collection=chest).order_by("series_instance_uid").first()
+
+    def relabel(ds, image):
+        old = (str(ds.get("SeriesDescription", "")), str(ds.get("InstanceNumber", "")))
+        ds.SeriesDescription = "Renamed by a later correction"
+        ds.InstanceNumber = int(ds.InstanceNumber) + 100
+        return [Change("SeriesDescription", old[0], "Renamed by a later correction"),
+                Change("InstanceNumber", old[1], str(ds.InstanceNumber))]
+
+    apply_correction(collection=chest, images=list(series.images.all()), mutate=relabel, actor=curator,
+                     reason="test", kind="tag_edit", summary="relabel")
+    series.refresh_from_db()
+    assert series.series_description == "Renamed by a later correction"  # the index did change
+    assert get_zip(client, published) == before_zip
+    after_digest = b"".join(client.get(f"/downloads/versions/{published.pk}/digest.csv").streaming_content)
+    assert after_digest == before_digest
+    v2 = publish(chest, actor=curator, notes="relabelled")
+    names = zipfile.ZipFile(io.BytesIO(get_zip(client, v2))).namelist()
+    assert any("Renamed by a later correction" in n for n in names)
