@@ -16,6 +16,9 @@ Files are read into memory first, so no phase pays for the disk read.
     .venv/bin/python bench/ingest.py -n 2000
     DATABASE_URL=postgresql://tcia:tcia@127.0.0.1/tcia_bench .venv/bin/python bench/ingest.py -n 2000
     .venv/bin/python bench/ingest.py -n 2000 --no-hooks   # (c) without the apps' ingest hooks
+    .venv/bin/python bench/ingest.py -n 200 --only-hook phi --alternate 5
+        # then (c) 5 times each without hooks / with a no-op hook / with the PHI hook, alternating:
+        # the overhead in one process, less exposed to a noisy machine
 """
 import argparse
 import io
@@ -53,6 +56,8 @@ def main():
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--no-hooks", action="store_true", help="unregister the apps' ingest hooks for (c)")
     parser.add_argument("--only-hook", help="keep only the ingest hook whose module contains this text")
+    parser.add_argument("--alternate", type=int, default=0, metavar="R",
+                        help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -99,6 +104,8 @@ def main():
         for label, fn in (("(a) pydicom read+write", plain), ("(b) de-identify", deid), ("(c) full ingest", full)):
             results[label] = timed(fn, blobs)
         assert Image.objects.count() == len(blobs)
+        if args.alternate:
+            alternate = alternate_rounds(args.alternate, blobs, list(hooks._INGEST_HOOKS))
         vendor = connection.vendor
         hooks_used = [h.__module__ + "." + h.__name__ for h in hooks._INGEST_HOOKS]
     finally:
@@ -111,6 +118,56 @@ def main():
     a, b, c = (results[k] for k in results)
     print(f"ratios (wall): b/a = {a[0] / b[0]:.2f}   c/b = {b[0] / c[0]:.2f}   c/a = {a[0] / c[0]:.2f}")
     print(f"ratios (CPU):  b/a = {a[1] / b[1]:.2f}   c/b = {b[1] / c[1]:.2f}   c/a = {a[1] / c[1]:.2f}")
+    if args.alternate:
+        print(f"(c) in {args.alternate} alternating rounds per variant, new collection each round; median ms per file:")
+        base_wall, base_cpu = alternate["no hooks"]
+        for label, (wall, cpu) in alternate.items():
+            print(f"  {label:<44}{wall:>8.2f} wall {(wall / base_wall - 1) * 100:>+7.1f} %"
+                  f"{cpu:>9.2f} CPU {(cpu / base_cpu - 1) * 100:>+7.1f} %")
+
+
+def _noop_hook(**kwargs):
+    """Registered alone, it measures what intake does for any hook: collect the elements."""
+
+
+def alternate_rounds(rounds, blobs, selected):
+    """Median (wall, CPU) ms per file of full ingest without hooks, with only a no-op hook (the
+    element collection intake does whenever a hook is registered) and with the selected hooks,
+    in alternating order, each round into a new collection."""
+    import statistics
+
+    from collections_app.models import Collection
+    from curation import hooks
+    from curation.models import IntakeBatch
+    from curation.services.intake import Intake, start_batch
+    from curation.services.submissions import create_submission
+
+    names = ", ".join(h.__module__.rsplit(".", 1)[0].rsplit(".", 1)[-1] for h in selected) or "none"
+    variants = [("no hooks", []), ("no-op hook (element collection only)", [_noop_hook]),
+                (f"hooks: {names}", selected)]
+    times = {label: [] for label, _ in variants}
+    saved = list(hooks._INGEST_HOOKS)
+    n = 0
+    try:
+        for r in range(rounds):
+            for label, registered in (variants if r % 2 == 0 else variants[::-1]):
+                n += 1
+                hooks._INGEST_HOOKS[:] = registered
+                collection = Collection.objects.create(slug=f"alt-{n}", title=f"Alt {n}", short_name=f"Alt{n}",
+                                                       subject_prefix=f"ALT{n}")
+                submission = create_submission(collection=collection)
+                batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, total=len(blobs))
+                intake = Intake(submission, batch)
+
+                def take(item, intake=intake):
+                    taken = intake.take(item[1], item[0])
+                    assert taken.outcome == "accepted", (taken.outcome, taken.reason)
+
+                wall, cpu = timed(take, blobs)
+                times[label].append((wall / len(blobs) * 1000, cpu / len(blobs) * 1000))
+    finally:
+        hooks._INGEST_HOOKS[:] = saved
+    return {label: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for label, t in times.items()}
 
 
 if __name__ == "__main__":

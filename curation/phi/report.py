@@ -167,7 +167,7 @@ def _new_value_params(collection_id, image_id, h, row):
 def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
     """Count one file's values: a fixed handful of set-based statements whatever its size.
 
-    1. existing values: file_count + 1, present (UPDATE … RETURNING);
+    1. existing values: file_count + 1 (UPDATE … RETURNING), present again where it was 0;
     2. the rest: INSERT … ON CONFLICT DO UPDATE (a concurrent intake may have added one meanwhile);
     3. (value, series) rows: upsert files + 1; series_count + 1 where this file is the first of its series;
     4. facets for values that appeared (file_count went 0 → 1); 5. the file's PhiFile row.
@@ -184,11 +184,16 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
         found = {}  # value_hash -> (id, file_count, series_count, vr, is_private, likely_phi, own_uid) after this file
         hashes = list(rows)
         for chunk in _chunks(hashes):
-            cur.execute(f"UPDATE {value_t} SET file_count = file_count + 1, present = %s "
+            # file_count only: `present` is in the partial indexes' conditions, so setting it on every
+            # row would rewrite (SQLite) or un-HOT (PostgreSQL) five index entries per value
+            cur.execute(f"UPDATE {value_t} SET file_count = file_count + 1 "
                         f"WHERE collection_id = %s AND value_hash IN ({_marks(len(chunk))}) RETURNING {_RETURNING}",
-                        [True, collection_id, *chunk])
+                        [collection_id, *chunk])
             for r in cur.fetchall():
                 found[r[0]] = r[1:]
+        back = [r[0] for r in found.values() if r[1] == 1]  # absent until this file (every holder was replaced)
+        for chunk in _chunks(back):
+            cur.execute(f"UPDATE {value_t} SET present = %s WHERE id IN ({_marks(len(chunk))})", [True, *chunk])
         inserted = set()
         missing = [h for h in hashes if h not in found]
         one_row = "(" + _marks(len(_VALUE_COLUMNS)) + ")"
