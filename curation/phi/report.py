@@ -155,6 +155,14 @@ def _marks(n: int) -> str:
     return ", ".join(["%s"] * n)
 
 
+def _in(column: str, values) -> tuple[str, list]:
+    """`column IN (…)` for a list of values: one array parameter on PostgreSQL (short SQL text,
+    cheap to parse and plan), a parameter per value elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({_marks(len(values))})", list(values)
+
+
 def _new_value_params(collection_id, image_id, h, row):
     sig, vr, text, path, own = row
     keyword, private, creator = describe_tag(sig)
@@ -186,14 +194,15 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
         for chunk in _chunks(hashes):
             # file_count only: `present` is in the partial indexes' conditions, so setting it on every
             # row would rewrite (SQLite) or un-HOT (PostgreSQL) five index entries per value
+            cond, params = _in("value_hash", chunk)
             cur.execute(f"UPDATE {value_t} SET file_count = file_count + 1 "
-                        f"WHERE collection_id = %s AND value_hash IN ({_marks(len(chunk))}) RETURNING {_RETURNING}",
-                        [collection_id, *chunk])
+                        f"WHERE collection_id = %s AND {cond} RETURNING {_RETURNING}", [collection_id, *params])
             for r in cur.fetchall():
                 found[r[0]] = r[1:]
         back = [r[0] for r in found.values() if r[1] == 1]  # absent until this file (every holder was replaced)
         for chunk in _chunks(back):
-            cur.execute(f"UPDATE {value_t} SET present = %s WHERE id IN ({_marks(len(chunk))})", [True, *chunk])
+            cond, params = _in("id", chunk)
+            cur.execute(f"UPDATE {value_t} SET present = %s WHERE {cond}", [True, *params])
         inserted = set()
         missing = [h for h in hashes if h not in found]
         one_row = "(" + _marks(len(_VALUE_COLUMNS)) + ")"
@@ -211,12 +220,17 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
         ids = [found[h][0] for h in hashes]
         first_in_series = []
         for chunk in _chunks(ids):
-            cur.execute(f"INSERT INTO {series_t} (value_id, series_id, files) VALUES {', '.join(['(%s, %s, 1)'] * len(chunk))} "
+            if connection.vendor == "postgresql":
+                rows_sql, params = "SELECT v, %s::bigint, 1 FROM unnest(%s::bigint[]) AS t(v)", [series_id, chunk]
+            else:
+                rows_sql, params = "VALUES " + ", ".join(["(%s, %s, 1)"] * len(chunk)), [p for i in chunk for p in (i, series_id)]
+            cur.execute(f"INSERT INTO {series_t} (value_id, series_id, files) {rows_sql} "
                         f"ON CONFLICT (series_id, value_id) DO UPDATE SET files = {series_t}.files + 1 "
-                        "RETURNING value_id, files", [p for i in chunk for p in (i, series_id)])
+                        "RETURNING value_id, files", params)
             first_in_series.extend(vid for vid, files in cur.fetchall() if files == 1 and vid not in inserted)
         for chunk in _chunks(first_in_series):
-            cur.execute(f"UPDATE {value_t} SET series_count = series_count + 1 WHERE id IN ({_marks(len(chunk))})", chunk)
+            cond, params = _in("id", chunk)
+            cur.execute(f"UPDATE {value_t} SET series_count = series_count + 1 WHERE {cond}", params)
         appearing = Counter((vr, private, likely, own) for _, fc, _, vr, private, likely, own in found.values() if fc == 1)
         if appearing:
             _facet_add(cur, collection_id, appearing)
