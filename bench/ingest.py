@@ -56,6 +56,7 @@ def main():
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--no-hooks", action="store_true", help="unregister the apps' ingest hooks for (c)")
     parser.add_argument("--only-hook", help="keep only the ingest hook whose module contains this text")
+    parser.add_argument("--hook-times", action="store_true", help="report the time spent inside each hook during (c)")
     parser.add_argument("--alternate", type=int, default=0, metavar="R",
                         help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
     args = parser.parse_args()
@@ -91,6 +92,9 @@ def main():
             hooks._INGEST_HOOKS.clear()
         elif args.only_hook:
             hooks._INGEST_HOOKS[:] = [h for h in hooks._INGEST_HOOKS if args.only_hook in h.__module__]
+        hook_time = {}
+        if args.hook_times:
+            hooks._INGEST_HOOKS[:] = [_timed_hook(h, hook_time) for h in hooks._INGEST_HOOKS]
         collection = Collection.objects.create(slug="bench", title="Bench", short_name="Bench", subject_prefix="BENCH")
         submission = create_submission(collection=collection)
         batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, total=len(blobs))
@@ -118,12 +122,30 @@ def main():
     a, b, c = (results[k] for k in results)
     print(f"ratios (wall): b/a = {a[0] / b[0]:.2f}   c/b = {b[0] / c[0]:.2f}   c/a = {a[0] / c[0]:.2f}")
     print(f"ratios (CPU):  b/a = {a[1] / b[1]:.2f}   c/b = {b[1] / c[1]:.2f}   c/a = {a[1] / c[1]:.2f}")
+    if args.hook_times:
+        print("time inside each hook during (c), ms per file: "
+              + ", ".join(f"{name} {t / len(blobs) * 1000:.2f}" for name, t in hook_time.items()))
     if args.alternate:
         print(f"(c) in {args.alternate} alternating rounds per variant, new collection each round; median ms per file:")
         base_wall, base_cpu = alternate["no hooks"]
         for label, (wall, cpu) in alternate.items():
             print(f"  {label:<44}{wall:>8.2f} wall {(wall / base_wall - 1) * 100:>+7.1f} %"
                   f"{cpu:>9.2f} CPU {(cpu / base_cpu - 1) * 100:>+7.1f} %")
+
+
+def _timed_hook(hook, totals):
+    """The hook, with the wall time spent inside it added to totals[its module]."""
+    import functools
+
+    @functools.wraps(hook)
+    def timed(**kwargs):
+        start = time.perf_counter()
+        try:
+            return hook(**kwargs)
+        finally:
+            totals[hook.__module__] = totals.get(hook.__module__, 0.0) + time.perf_counter() - start
+
+    return timed
 
 
 def _noop_hook(**kwargs):

@@ -60,6 +60,10 @@ def fresh_schema():
         for model in apps.get_models(include_auto_created=False):
             if model._meta.managed and not model._meta.proxy:
                 editor.create_model(model)
+        # what migrations do beyond the models: the PHI tables' fillfactor (curation/phi/migrations/0002)
+        import importlib
+
+        importlib.import_module("curation.phi.migrations.0002_fillfactor").set_fillfactor(apps, editor)
 
 
 def corpus():
