@@ -200,9 +200,10 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
             for r in cur.fetchall():
                 found[r[0]] = r[1:]
         back = [r[0] for r in found.values() if r[1] == 1]  # absent until this file (every holder was replaced)
+        tail = _Tail(cur)  # statements whose results are not read
         for chunk in _chunks(back):
             cond, params = _in("id", chunk)
-            cur.execute(f"UPDATE {value_t} SET present = %s WHERE {cond}", [True, *params])
+            tail.add(f"UPDATE {value_t} SET present = %s WHERE {cond}", [True, *params])
         inserted = set()
         missing = [h for h in hashes if h not in found]
         one_row = "(" + _marks(len(_VALUE_COLUMNS)) + ")"
@@ -230,25 +231,50 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
             first_in_series.extend(vid for vid, files in cur.fetchall() if files == 1 and vid not in inserted)
         for chunk in _chunks(first_in_series):
             cond, params = _in("id", chunk)
-            cur.execute(f"UPDATE {value_t} SET series_count = series_count + 1 WHERE {cond}", params)
+            tail.add(f"UPDATE {value_t} SET series_count = series_count + 1 WHERE {cond}", params)
         appearing = Counter((vr, private, likely, own) for _, fc, _, vr, private, likely, own in found.values() if fc == 1)
         if appearing:
-            _facet_add(cur, collection_id, appearing)
-        cur.execute(f"INSERT INTO {file_t} (collection_id, stored_file_id, series_id, value_ids) VALUES (%s, %s, %s, %s)",
-                    [collection_id, stored_file_id, series_id, _pack(ids)])
+            tail.add(*_facet_add(collection_id, appearing))
+        tail.add(f"INSERT INTO {file_t} (collection_id, stored_file_id, series_id, value_ids) VALUES (%s, %s, %s, %s)",
+                 [collection_id, stored_file_id, series_id, _pack(ids)])
+        tail.flush()
 
 
-def _facet_add(cur, collection_id, counts):
-    """PhiFacet.values += n for each (VR, private, likely, own) that gained n present values: one upsert."""
+class _Tail:
+    """Statements whose results are not read. On PostgreSQL with client-side parameter binding
+    (Django's default psycopg cursor) they go in one round trip; elsewhere one by one."""
+
+    def __init__(self, cur):
+        self.cur, self.sql, self.params = cur, [], []
+        inner = getattr(cur, "cursor", None)
+        self.join = connection.vendor == "postgresql" and any(
+            c.__name__ == "ClientCursor" for c in type(inner).__mro__)
+
+    def add(self, sql, params):
+        if self.join:
+            self.sql.append(sql)
+            self.params.extend(params)
+        else:
+            self.cur.execute(sql, params)
+
+    def flush(self):
+        if self.sql:
+            self.cur.execute(";\n".join(self.sql), self.params)
+            self.sql, self.params = [], []
+
+
+def _facet_add(collection_id, counts):
+    """PhiFacet.values += n for each (VR, private, likely, own) that gained n present values: one
+    upsert, returned as (sql, params)."""
     table = PhiFacet._meta.db_table
     col = connection.ops.quote_name("values")
     params = []
     for (vr, private, likely, own), n in counts.items():
         params.extend([collection_id, vr, bool(private), bool(likely), bool(own), n])
-    cur.execute(f"INSERT INTO {table} (collection_id, vr, is_private, likely_phi, own_uid, {col}) "
-                f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(counts))} "
-                f"ON CONFLICT (collection_id, vr, is_private, likely_phi, own_uid) "
-                f"DO UPDATE SET {col} = {table}.{col} + excluded.{col}", params)
+    return (f"INSERT INTO {table} (collection_id, vr, is_private, likely_phi, own_uid, {col}) "
+            f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(counts))} "
+            f"ON CONFLICT (collection_id, vr, is_private, likely_phi, own_uid) "
+            f"DO UPDATE SET {col} = {table}.{col} + excluded.{col}", params)
 
 
 def remove_file(*, collection_id, stored_file_id):
