@@ -33,3 +33,13 @@ def open_page(sync_api, width=1280, height=900, timeout_ms=15000):
             yield page
         finally:
             browser.close()
+
+
+def screenshot_dir(tmp_path_factory):
+    """Where browser tests save their screenshots: docs/screenshots/ when TCIA_SCREENSHOTS=1 (to
+    refresh the README's pictures), else a temporary folder, so a test run leaves the tree clean."""
+    from pathlib import Path
+
+    if os.environ.get("TCIA_SCREENSHOTS") == "1":
+        return Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+    return tmp_path_factory.mktemp("screenshots")

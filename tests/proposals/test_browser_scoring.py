@@ -4,11 +4,10 @@ They log in, open the board, open a submitted proposal another member has scored
 that score hidden, score it with the keyboard and mouse, and then see the other score and the
 weighted mean. The board is saved as docs/screenshots/proposals-board.png for the README.
 """
-from pathlib import Path
 
 import pytest
 
-from tests.browser import open_page, require_browser
+from tests.browser import open_page, require_browser, screenshot_dir
 
 sync_api = require_browser()
 
@@ -17,7 +16,6 @@ from proposals.models import ScoreWeights  # noqa: E402
 
 from .conftest import PASSWORD, make_user  # noqa: E402
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "proposals-board.png"
 
 
 @pytest.fixture
@@ -29,7 +27,8 @@ def browser_page():
 # No serialized_rollback: it collides with content types recreated by earlier transactional tests;
 # pytest-django runs transactional tests last, and the fixtures create the groups they need.
 @pytest.mark.django_db(transaction=True)
-def test_committee_member_scores_a_proposal(live_server, browser_page, ct, mr, lung):
+def test_committee_member_scores_a_proposal(live_server, browser_page, ct, mr, lung, tmp_path_factory):
+    SCREENSHOT = screenshot_dir(tmp_path_factory) / "proposals-board.png"
     from .conftest import complete_fields
 
     owner = make_user("lab-pi", "submitter")

@@ -4,11 +4,10 @@ They log in, take the next series from the queue (the ultrasound series with bur
 comes first), flag an image, draw a mask over the name with the mouse, preview and approve it,
 then review a CT series with the keyboard (scroll, presets, window by dragging, verdicts) and
 watch the progress move. Screenshots of the grid and the viewer go to docs/screenshots/."""
-from pathlib import Path
 
 import pytest
 
-from tests.browser import open_page, require_browser
+from tests.browser import open_page, require_browser, screenshot_dir
 
 sync_api = require_browser()
 
@@ -19,7 +18,6 @@ from tests.conftest import make_user  # noqa: E402
 
 from .helpers import ct_series_bytes, ingest, series_of, us_text_bytes  # noqa: E402
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -29,7 +27,8 @@ def page():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_curator_reviews_flags_masks_and_sees_progress(live_server, page):
+def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_path_factory):
+    SHOTS = screenshot_dir(tmp_path_factory)
     user = make_user("reviewer", "curator", is_staff=True)
     sub = ingest(ct_series_bytes(6, body_part="CHEST") + us_text_bytes(2), slug="browser-review", prefix="BRV")
     us, ct = series_of(sub, "US").get(), series_of(sub, "CT").get()
