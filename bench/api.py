@@ -13,7 +13,6 @@ stored files of 512 KiB, written to a temporary storage root), then measures:
 * getImage of one series (100 x 512 KiB, stored zip) streamed through the same stack, paired
   with `cat` of the same 100 files (alternating runs, same process): goal >= 0.8 x cat.
 """
-import io
 import os
 import statistics
 import subprocess

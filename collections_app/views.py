@@ -1,6 +1,6 @@
 """Public catalogue and the collections' wiki pages."""
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Lower, NullIf
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from collections_app.models import Series, Study, Subject
+from collections_app.models import Subject
 from collections_app.selectors import released_series
 
 from .context import Ctx

@@ -19,7 +19,7 @@ from .engine import Deidentifier, DeidResult
 from .pixels import MaskRules
 from .private import SafePrivateDictionary
 from .profile import Profile
-from .subjects import TCIA_OFFSET_RANGE, Subject, SubjectMap
+from .subjects import TCIA_OFFSET_RANGE, SubjectMap
 
 DEFAULT_UID_ROOT = "1.3.6.1.4.1.14519.5.2.1.9999"
 SECRET_ENV = "DEID_SECRET"

@@ -32,7 +32,7 @@ from .pixels import MaskRules, PixelMaskError, apply_masks
 from .private import DATE as P_DATE, DELETE as P_DELETE, KEEP as P_KEEP, UID as P_UID
 from .private import SafePrivateDictionary, normalize_creator
 from .profile import Action, CompiledProfile, Profile
-from .subjects import Subject, SubjectMap, as_resolver
+from .subjects import Subject, as_resolver
 from .uids import UIDRemapper
 
 A = Action

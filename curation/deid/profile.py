@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .table import OPTION_COLUMNS, PRIVATE_ROW, ConfidentialityTable, load_table
+from .table import PRIVATE_ROW, ConfidentialityTable, load_table
 
 
 class Action:

@@ -3,12 +3,11 @@ the thumbnail grid of a series, the single-image viewer, and the JSON/image endp
 from __future__ import annotations
 
 import json
-import os
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse

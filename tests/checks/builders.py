@@ -1,6 +1,5 @@
 """Test data for the checks and the PHI report: real DICOM from pydicom's samples, ingested
 through intake (so everything is de-identified exactly as in production)."""
-import copy
 import io
 
 from pydicom import dcmread

@@ -2,7 +2,6 @@ import pytest
 from django.urls import reverse
 
 from collections_app.models import WikiRevision
-from collections_app.services import wiki
 from tcia.core.models import AuditEvent
 
 from .factories import CollectionFactory

@@ -7,7 +7,6 @@ from collections_app.models import Image
 from curation.models import Correction, PixelMaskRule
 from curation.review import derived, gates, keymap, services
 from curation.review.models import SeriesReview, TextDetection, Verdict
-from curation.dicom import render
 from tcia.core.models import AuditEvent
 from tests.conftest import make_user
 
