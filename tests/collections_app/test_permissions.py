@@ -54,3 +54,9 @@ def test_logged_in_non_curators_cannot_edit(client, request, who):
     assert response.status_code == 404
     assert client.post(reverse("page_new", args=[collection.slug]), {"slug": "x", "title": "x"}).status_code == 404
     assert not WikiRevision.objects.filter(page__collection=collection).exists()
+
+
+def test_staff_links_on_the_collection_page_only_for_curators(client, curator_client):
+    collection = CollectionFactory()
+    assert "/publish/" in curator_client.get(collection.get_absolute_url()).content.decode()
+    assert "/publish/" not in client.get(collection.get_absolute_url()).content.decode()

@@ -271,3 +271,12 @@ def test_curator_downloads_a_quarantined_original(curator_client):
     q = QuarantinedFile.objects.get()
     response = curator_client.get(reverse("curation:quarantine_download", args=[q.pk]))
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"original junk"
+
+
+def test_submission_page_links_every_curation_step(curator_client):
+    submission = make_submission()
+    html = curator_client.get(reverse("curation:submission", args=[submission.pk])).content.decode()
+    slug = submission.collection.slug
+    for url in (f"/curation/checks/{slug}/", f"/curation/review/c/{slug}/", f"/curation/phi/{slug}/", f"/collections/{slug}/publish/"):
+        assert f'href="{url}"' in html
+        assert curator_client.get(url).status_code == 200, url
