@@ -82,14 +82,17 @@ class SubjectMapping(models.Model):
         return self.subject_id
 
 
+class SafePrivateDisposition(models.TextChoices):
+    KEEP = "keep", "Keep"
+    DELETE = "delete", "Delete"
+    UID = "uid", "Remap UID"
+    DATE = "date", "Shift date"
+
+
 class SafePrivateRule(models.Model):
     """A private attribute known to hold no PHI, and what to do with it."""
 
-    class Disposition(models.TextChoices):
-        KEEP = "keep", "Keep"
-        DELETE = "delete", "Delete"
-        UID = "uid", "Remap UID"
-        DATE = "date", "Shift date"
+    Disposition = SafePrivateDisposition
 
     group = models.PositiveIntegerField(help_text="Odd group number, e.g. 0x0019 = 25.")
     creator = models.CharField(max_length=64, help_text="Private Creator string, e.g. 'GEMS_ACQU_01'.")
@@ -104,7 +107,7 @@ class SafePrivateRule(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["group", "creator", "element"], name="safeprivate_unique"),
             models.CheckConstraint(condition=Q(element__lte=255), name="safeprivate_element_byte"),
-            models.CheckConstraint(condition=Q(disposition__in=["keep", "delete", "uid", "date"]), name="safeprivate_disposition"),
+            models.CheckConstraint(condition=Q(disposition__in=SafePrivateDisposition.values), name="safeprivate_disposition"),
         ]
 
     def __str__(self):
@@ -128,17 +131,20 @@ class PixelMaskRule(models.Model):
         return self.name
 
 
+class BatchState(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class IntakeBatch(models.Model):
     class Source(models.TextChoices):
         UPLOAD = "upload", "Browser upload"
         CLI = "cli", "Command line"
         DICOM = "dicom", "DICOM C-STORE"
 
-    class State(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    State = BatchState
 
     submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="batches")
     source = models.CharField(max_length=10, choices=Source.choices)
@@ -165,7 +171,7 @@ class IntakeBatch(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "intake batches"
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=["pending", "running", "done", "failed"]), name="batch_state_valid"),
+            models.CheckConstraint(condition=Q(state__in=BatchState.values), name="batch_state_valid"),
         ]
 
     def __str__(self):
@@ -215,22 +221,27 @@ class QuarantinedFile(models.Model):
         return f"{self.original_name}: {self.reason[:60]}"
 
 
+class CorrectionKind(models.TextChoices):
+    TAG_EDIT = "tag_edit", "Tag edit"
+    FIX = "fix", "Proposed fix applied"
+    PIXEL_MASK = "pixel_mask", "Pixel mask"
+    PHI = "phi", "PHI report disposition"
+    UNDO = "undo", "Undo"
+
+
+class CorrectionState(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Running"
+    APPLIED = "applied", "Applied"
+    FAILED = "failed", "Failed"
+
+
 class Correction(models.Model):
     """One curator decision that rewrote files: a tag edit, a proposed fix, a pixel mask, an
     undo. Each touched image gets a CorrectionFile with its old and new bytes (both kept)."""
 
-    class Kind(models.TextChoices):
-        TAG_EDIT = "tag_edit", "Tag edit"
-        FIX = "fix", "Proposed fix applied"
-        PIXEL_MASK = "pixel_mask", "Pixel mask"
-        PHI = "phi", "PHI report disposition"
-        UNDO = "undo", "Undo"
-
-    class State(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        RUNNING = "running", "Running"
-        APPLIED = "applied", "Applied"
-        FAILED = "failed", "Failed"
+    Kind = CorrectionKind
+    State = CorrectionState
 
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="corrections")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -252,8 +263,8 @@ class Correction(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["tag_edit", "fix", "pixel_mask", "phi", "undo"]), name="correction_kind_valid"),
-            models.CheckConstraint(condition=Q(state__in=["pending", "running", "applied", "failed"]), name="correction_state_valid"),
+            models.CheckConstraint(condition=Q(kind__in=CorrectionKind.values), name="correction_kind_valid"),
+            models.CheckConstraint(condition=Q(state__in=CorrectionState.values), name="correction_state_valid"),
         ]
 
     def __str__(self):
