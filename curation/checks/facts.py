@@ -9,6 +9,7 @@ import io
 import numpy as np
 from pydicom import dcmread
 from pydicom.datadict import keyword_for_tag
+from pydicom.valuerep import PersonName
 
 # Top-level attributes the consistency, geometry, linkage and conformance checks compare.
 HEADER_KEYWORDS = (
@@ -33,6 +34,8 @@ def _jsonable(value):
         return None
     if isinstance(value, (bytes, bytearray)):
         return None
+    if isinstance(value, (str, PersonName)):  # a PersonName iterates over its characters
+        return str(value)
     if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
         return [str(v) for v in value]
     return str(value)

@@ -27,6 +27,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
 from . import dates as _dates
+from . import rawvalue as _rawvalue
 from .clean import clean_text, collect_identifiers
 from .pixels import MaskRules, PixelMaskError, apply_masks
 from .private import DATE as P_DATE, DELETE as P_DELETE, KEEP as P_KEEP, UID as P_UID
@@ -537,34 +538,61 @@ class Deidentifier:
         _report(ds, "", hook)
 
 
-def _report(ds, prefix, hook):
+def _report(ds, prefix, hook, inherited=_rawvalue.LATIN1):
     d = ds._dict
     creators = None
+    codec = _rawvalue.charset_of(d.get(0x00080005), inherited)
+    not_decoded = _rawvalue.NOT_DECODED
     for tag in sorted(d):
         grp, el = tag >> 16, tag & 0xFFFF
+        e = d[tag]
         if tag in BULK_TAGS:  # no conversion of pixel data
-            hook(f"{prefix}({grp:04X},{el:04X})", d[tag].VR or "OW", None)
+            hook(f"{prefix}({grp:04X},{el:04X})", e.VR or "OW", None)
             continue
-        e = ds[tag]
         if grp & 1 and el >= 0x1000:
             if creators is None:
                 creators = {}
             key = (grp, el >> 8)
             if key not in creators:
                 ct = (grp << 16) | (el >> 8)
-                creators[key] = normalize_creator(ds[ct].value) if ct in d else ""
+                creators[key] = normalize_creator(_value(ds, ct, codec)) if ct in d else ""
             p = f'{prefix}({grp:04X},"{creators[key]}",{el & 0xFF:02x})'
         else:
             p = f"{prefix}({grp:04X},{el:04X})"
-        vr = e.VR
-        if vr == "SQ":
-            for i, item in enumerate(e.value):
-                _report(item, f"{p}[{i}]", hook)
-            continue
-        v = e.value
-        if tag in BULK_TAGS or (isinstance(v, (bytes, bytearray)) and len(v) > 1024):
+        # raw elements are decoded from their bytes where that is unambiguous (rawvalue), which
+        # leaves them raw for a fast write; the rest are converted by pydicom (and kept converted)
+        vr, v = _raw_value(e, tag, codec) if type(e) is RawDataElement else (None, not_decoded)
+        if v is not_decoded:
+            e = ds[tag]
+            vr = e.VR
+            if vr == "SQ":
+                for i, item in enumerate(e.value):
+                    _report(item, f"{p}[{i}]", hook, codec)
+                continue
+            v = e.value
+        if isinstance(v, (bytes, bytearray)) and len(v) > 1024:
             v = None
         hook(p, vr, v)
+
+
+def _raw_value(e, tag, codec):
+    """(VR, value) of raw element `e` decoded from its bytes, or (None, NOT_DECODED)."""
+    vr = e.VR
+    if vr is None:
+        vr = _rawvalue.implicit_vr(tag)
+    if vr is None or vr == "UN" or vr == "SQ":
+        return None, _rawvalue.NOT_DECODED
+    return vr, _rawvalue.decode(e, vr, codec)
+
+
+def _value(ds, tag, codec):
+    """One element's value, decoded from its bytes when possible (see _report)."""
+    e = ds._dict[tag]
+    if type(e) is RawDataElement:
+        v = _raw_value(e, tag, codec)[1]
+        if v is not _rawvalue.NOT_DECODED:
+            return v
+    return ds[tag].value
 
 
 # ---------------------------------------------------------------------- helpers
