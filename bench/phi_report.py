@@ -80,6 +80,7 @@ def corpus():
 
 HOOKS = [h.strip() for h in os.environ.get("BENCH_HOOKS", "checks,phi,review").split(",") if h.strip()]
 _ALL_HOOKS = []
+_ALL_BATCH_HOOKS = []
 
 
 def ingest_round(files, n, hooks_on):
@@ -89,8 +90,11 @@ def ingest_round(files, n, hooks_on):
 
     if not _ALL_HOOKS:
         _ALL_HOOKS.extend(hooks._INGEST_HOOKS)
-    # "off" runs with no hook at all; "on" with the hooks named in BENCH_HOOKS (module contains the name)
+        _ALL_BATCH_HOOKS.extend(hooks._BATCH_END_HOOKS)
+    # "off" runs with no hook at all; "on" with the hooks named in BENCH_HOOKS (module contains the name),
+    # ingest and batch-end hooks (the PHI report counts its pending files at the end of the batch)
     hooks._INGEST_HOOKS[:] = [h for h in _ALL_HOOKS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
+    hooks._BATCH_END_HOOKS[:] = [h for h in _ALL_BATCH_HOOKS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
     submission = make_submission(slug=f"bench-{n}", prefix=f"B{n:03d}")
     batch = start_batch(submission=submission, source="cli")
     intake = Intake(submission, batch)
@@ -98,6 +102,7 @@ def ingest_round(files, n, hooks_on):
     for i, data in enumerate(files):
         item = intake.take(data, f"{i}.dcm")
         assert item.outcome == "accepted", item.reason
+    intake.finish()  # the end of the batch is part of ingest: batch-end hooks run here
     elapsed = time.perf_counter() - start
     return elapsed, submission
 

@@ -5,6 +5,9 @@ archive. A hook receives the submission, the indexed Image and the de-identified
 elements as (tag_path, vr, value) tuples, exactly as the de-identification engine reported them.
 Hooks run inside intake's transaction for that file. A hook that takes a `dataset` keyword (or
 **kwargs) also gets the de-identified pydicom dataset, for what the elements do not carry (pixels).
+
+A hook may defer work to the end of the batch (the PHI report counts values a few hundred files
+at a time): batch-end hooks run when intake finishes a batch, with the submission.
 """
 import inspect
 from collections.abc import Callable
@@ -12,6 +15,7 @@ from collections.abc import Callable
 IngestHook = Callable[..., None]
 _INGEST_HOOKS: list[IngestHook] = []
 _TAKES_DATASET: dict = {}
+_BATCH_END_HOOKS: list[Callable[..., None]] = []
 
 
 def _accepts_dataset(fn) -> bool:
@@ -48,3 +52,14 @@ def run_ingest_hooks(*, submission, image, elements, replaced_file=None, dataset
             hook(submission=submission, image=image, elements=elements, replaced_file=replaced_file, dataset=dataset)
         else:
             hook(submission=submission, image=image, elements=elements, replaced_file=replaced_file)
+
+
+def register_batch_end_hook(fn: Callable[..., None]) -> Callable[..., None]:
+    if fn not in _BATCH_END_HOOKS:
+        _BATCH_END_HOOKS.append(fn)
+    return fn
+
+
+def run_batch_end_hooks(*, submission) -> None:
+    for hook in list(_BATCH_END_HOOKS):
+        hook(submission=submission)

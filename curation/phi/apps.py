@@ -16,11 +16,12 @@ class PhiConfig(AppConfig):
     verbose_name = "PHI report"
 
     def ready(self):
-        from curation.hooks import register_ingest_hook
+        from curation.hooks import register_batch_end_hook, register_ingest_hook
 
-        from .report import on_ingest
+        from .report import on_batch_end, on_ingest
 
         register_ingest_hook(on_ingest)
+        register_batch_end_hook(on_batch_end)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is optional for this app

@@ -3,6 +3,7 @@
 Like Posda's posda_phi_simple (element_seen × value_seen), one row per unique value, with
 precomputed file and series counts. It is maintained incrementally by an ingest hook:
 
+* PhiPending   a received file's values until a batch of them is counted (report.flush);
 * PhiFile      one row per stored file: the ids of the values it holds (packed int64), so a
                replaced file's contribution is subtracted exactly, without reading it again;
 * PhiSeriesValue  (value, series) → number of files of that series holding it, so the series
@@ -70,6 +71,22 @@ class PhiFile(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["collection", "stored_file_id"], name="phifile_unique")]
+
+
+class PhiPending(models.Model):
+    """One received file's values, waiting to be counted (report.flush applies them in batches:
+    one set of statements per few hundred files instead of per file). Written in the file's own
+    transaction, so a file is never stored without its values; deleted as they are counted."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    stored_file_id = models.BigIntegerField()
+    series_id = models.BigIntegerField()
+    image_id = models.BigIntegerField()
+    rows = models.BinaryField(help_text="zlib-compressed JSON list of [tag path, VR, value text].")
+    note = models.CharField(max_length=300, help_text="What changed, for the sign-off's invalidation notice.")
+
+    class Meta:
+        indexes = [models.Index(fields=["collection", "id"], name="phipending_idx")]
 
 
 class PhiSeriesValue(models.Model):

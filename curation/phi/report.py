@@ -5,19 +5,21 @@ here opens a DICOM file. Adding a file costs a handful of set-based queries what
 number of elements; a replaced file's contribution is subtracted from its PhiFile row.
 """
 import hashlib
+import json
 import re
+import zlib
 from array import array
 from collections import Counter
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from pydicom.datadict import keyword_for_tag
 
 from curation.checks.fixes import value_text
 
-from .models import PhiFacet, PhiFile, PhiReportState, PhiSeriesValue, PhiValue
+from .models import PhiFacet, PhiFile, PhiPending, PhiReportState, PhiSeriesValue, PhiValue
 
 MAX_VALUE = 1024
 INDEX = re.compile(r"\[\d+\]")
@@ -85,17 +87,27 @@ def _signature(path: str) -> str:
     return sig
 
 
+def _texts(elements) -> list:
+    """[tag path, VR, value text] for a file's reportable elements: what PhiPending stores."""
+    out = []
+    for path, vr, value in elements:
+        if value is None or path in SKIP:
+            continue
+        out.append((path, vr, value if type(value) is str else value_text(value)))
+    return out
+
+
+def _digest(sig, vr, text) -> str:
+    return hashlib.sha1(f"{sig}\x00{vr}\x00{text}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def _rows(elements):
     """{value_hash: (sig, vr, text, concrete path, own uid)} for a file's elements."""
     root = settings.TCIA_UID_ROOT + "."
     rows = {}
-    sha1 = hashlib.sha1
-    for path, vr, value in elements:
-        if value is None or path in SKIP:
-            continue
-        text = value if type(value) is str else value_text(value)
+    for path, vr, text in _texts(elements):
         sig = _signature(path)
-        digest = sha1(f"{sig}\x00{vr}\x00{text}".encode("utf-8", "surrogateescape")).hexdigest()
+        digest = _digest(sig, vr, text)
         if digest not in rows:
             rows[digest] = (sig, vr, text, path, vr == "UI" and text.startswith(root))
     return rows
@@ -139,6 +151,8 @@ def _bump(ids, series_ids, sign):
                         f"WHERE id IN ({marks})", [sign, sign])
 
 
+FLUSH_FILES = 500  # pending files counted per transaction (and how often intake flushes)
+_PENDING: dict = {}  # files this process enqueued since its last flush, per collection (a trigger only)
 CHUNK = 400  # values per statement: well under SQLite's and PostgreSQL's parameter limits
 _VALUE_COLUMNS = ("collection_id", "tag_path", "vr", "value", "value_hash", "keyword", "is_private", "creator",
                   "file_count", "series_count", "present", "own_uid", "likely_phi", "phi_kinds", "example_image_id",
@@ -163,81 +177,196 @@ def _in(column: str, values) -> tuple[str, list]:
     return f"{column} IN ({_marks(len(values))})", list(values)
 
 
-def _new_value_params(collection_id, image_id, h, row):
-    sig, vr, text, path, own = row
+def _new_value_params(collection_id, image_id, h, key, path, files, root):
+    sig, vr, text = key
+    own = vr == "UI" and text.startswith(root)
     keyword, private, creator = describe_tag(sig)
     kinds = [] if own else phi_kinds(keyword, vr, text)
-    # a value new to the report: held by this file, in this series (file_count = series_count = 1)
-    return [collection_id, sig[:400], vr or "UN", text[:MAX_VALUE], h, keyword[:100], private, creator[:64], 1, 1, True,
+    # series_count starts at 0: the (value, series) upsert that follows adds each new series
+    return [collection_id, sig[:400], vr or "UN", text[:MAX_VALUE], h, keyword[:100], private, creator[:64], files, 0, True,
             own, bool(kinds), ",".join(kinds), image_id, path[:400], "", ""]
 
 
-def add_file(*, collection_id, stored_file_id, series_id, image_id, elements):
-    """Count one file's values: a fixed handful of set-based statements whatever its size.
-
-    1. existing values: file_count + 1 (UPDATE … RETURNING), present again where it was 0;
-    2. the rest: INSERT … ON CONFLICT DO UPDATE (a concurrent intake may have added one meanwhile);
-    3. (value, series) rows: upsert files + 1; series_count + 1 where this file is the first of its series;
-    4. facets for values that appeared (file_count went 0 → 1); 5. the file's PhiFile row.
-    """
-    rows = _rows(elements)
-    value_t = PhiValue._meta.db_table
-    file_t = PhiFile._meta.db_table
-    series_t = PhiSeriesValue._meta.db_table
+def enqueue(*, collection_id, stored_file_id, series_id, image_id, elements, note: str = "") -> None:
+    """Keep a received file's values for the next flush: one INSERT, in the caller's transaction."""
+    payload = zlib.compress(json.dumps(_texts(elements), separators=(",", ":")).encode(), 1)
+    table = PhiPending._meta.db_table
     with connection.cursor() as cur:
-        cur.execute(f"SELECT 1 FROM {file_t} WHERE collection_id = %s AND stored_file_id = %s",
-                    [collection_id, stored_file_id])
-        if cur.fetchone() is not None:
-            return  # counted already (a hook run twice for the same bytes)
-        found = {}  # value_hash -> (id, file_count, series_count, vr, is_private, likely_phi, own_uid) after this file
-        hashes = list(rows)
-        for chunk in _chunks(hashes):
-            # file_count only: `present` is in the partial indexes' conditions, so setting it on every
-            # row would rewrite (SQLite) or un-HOT (PostgreSQL) five index entries per value
+        cur.execute(f"INSERT INTO {table} (collection_id, stored_file_id, series_id, image_id, rows, note) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)", [collection_id, stored_file_id, series_id, image_id, payload, note[:300]])
+    if _PENDING.get(collection_id, 0) + 1 >= FLUSH_FILES:
+        flush(collection_id)  # inside the file's transaction: a rollback takes the counts back too
+    else:
+        _PENDING[collection_id] = _PENDING.get(collection_id, 0) + 1
+
+
+def add_file(*, collection_id, stored_file_id, series_id, image_id, elements, note: str = "") -> None:
+    """Count one file's values now (enqueue + flush)."""
+    enqueue(collection_id=collection_id, stored_file_id=stored_file_id, series_id=series_id, image_id=image_id,
+            elements=elements, note=note)
+    flush(collection_id)
+
+
+def pending_files(collection_id) -> int:
+    return PhiPending.objects.filter(collection_id=collection_id).count()
+
+
+def flush(collection_id) -> int:
+    """Count every pending file of the collection, FLUSH_FILES at a time. Returns how many files
+    were counted. Cheap when nothing is pending (one query); every reader of the report calls it."""
+    _PENDING.pop(collection_id, None)
+    counted = 0
+    while True:
+        n, more = _flush_some(collection_id)
+        counted += n
+        if not more:
+            return counted
+
+
+def _flush_some(collection_id) -> tuple[int, bool]:
+    """Apply up to FLUSH_FILES pending files in one transaction, with a fixed handful of
+    set-based statements however many files share each value:
+
+    1. look up the batch's distinct values; insert the new ones (file_count = their files in the
+       batch); add the batch's file counts to the known ones, grouped by count;
+    2. (value, series) rows: upsert files + n; a row that is new adds 1 to the value's series_count;
+    3. values that were absent and are back: present again; facets for every value that appeared;
+    4. one PhiFile row per file (for exact subtraction later); the pending rows go; one
+       generation bump for the sign-off.
+    Files counted already (PhiFile exists: a hook run twice for the same bytes) are skipped.
+    """
+    pending_t = PhiPending._meta.db_table
+    file_t = PhiFile._meta.db_table
+    value_t = PhiValue._meta.db_table
+    series_t = PhiSeriesValue._meta.db_table
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"SELECT id FROM {pending_t} WHERE collection_id = %s ORDER BY id LIMIT 1", [collection_id])
+        if cur.fetchone() is None:
+            return 0, False
+        if connection.vendor == "postgresql":  # one flusher per collection at a time (no deadlocks, no double count)
+            PhiReportState.objects.get_or_create(collection_id=collection_id)
+            cur.execute(f"SELECT 1 FROM {PhiReportState._meta.db_table} WHERE collection_id = %s FOR UPDATE", [collection_id])
+        cur.execute(f"SELECT id, stored_file_id, series_id, image_id, rows, note FROM {pending_t} "
+                    f"WHERE collection_id = %s ORDER BY id LIMIT %s", [collection_id, FLUSH_FILES + 1])
+        pending = cur.fetchall()
+        more = len(pending) > FLUSH_FILES
+        pending = pending[:FLUSH_FILES]
+        if not pending:
+            return 0, False
+        done = set()
+        for chunk in _chunks(sorted({p[1] for p in pending})):
+            cond, params = _in("stored_file_id", chunk)
+            cur.execute(f"SELECT stored_file_id FROM {file_t} WHERE collection_id = %s AND {cond}", [collection_id, *params])
+            done.update(r[0] for r in cur.fetchall())
+        # aggregate the batch in memory: key (signature, VR, text) -> [files, path, image, {series: files}]
+        agg: dict = {}
+        files = []  # (stored_file_id, series_id, keys)
+        for _pid, stored_file_id, series_id, image_id, payload, _note in pending:
+            if stored_file_id in done:
+                continue
+            done.add(stored_file_id)
+            keys = {}
+            for path, vr, text in json.loads(zlib.decompress(bytes(payload))):
+                key = (_signature(path), vr, text)
+                if key in keys:
+                    continue  # a value counts once per file
+                keys[key] = None
+                a = agg.get(key)
+                if a is None:
+                    agg[key] = a = [0, path, image_id, {}]
+                a[0] += 1
+                a[3][series_id] = a[3].get(series_id, 0) + 1
+            files.append((stored_file_id, series_id, keys))
+        hashes = {key: _digest(*key) for key in agg}
+        by_hash = {h: key for key, h in hashes.items()}
+        ids: dict = {}  # key -> value id
+        appeared = []   # (id, vr, private, likely, own, present) of values whose file_count left 0
+        known = []
+        for chunk in _chunks(list(by_hash)):
             cond, params = _in("value_hash", chunk)
-            cur.execute(f"UPDATE {value_t} SET file_count = file_count + 1 "
-                        f"WHERE collection_id = %s AND {cond} RETURNING {_RETURNING}", [collection_id, *params])
-            for r in cur.fetchall():
-                found[r[0]] = r[1:]
-        back = [r[0] for r in found.values() if r[1] == 1]  # absent until this file (every holder was replaced)
-        tail = _Tail(cur)  # statements whose results are not read
-        for chunk in _chunks(back):
-            cond, params = _in("id", chunk)
-            tail.add(f"UPDATE {value_t} SET present = %s WHERE {cond}", [True, *params])
-        inserted = set()
-        missing = [h for h in hashes if h not in found]
+            cur.execute(f"SELECT value_hash, id FROM {value_t} WHERE collection_id = %s AND {cond}", [collection_id, *params])
+            for h, vid in cur.fetchall():
+                ids[by_hash[h]] = vid
+                known.append(vid)
+        # 1. new values, inserted with their batch counts
+        root = settings.TCIA_UID_ROOT + "."
+        missing = [key for key in agg if key not in ids]
         one_row = "(" + _marks(len(_VALUE_COLUMNS)) + ")"
         for chunk in _chunks(missing, 200):
             params = []
-            for h in chunk:
-                params.extend(_new_value_params(collection_id, image_id, h, rows[h]))
+            for key in chunk:
+                n, path, image_id, _series = agg[key]
+                params.extend(_new_value_params(collection_id, image_id, hashes[key], key, path, n, root))
             cur.execute(f"INSERT INTO {value_t} ({', '.join(_VALUE_COLUMNS)}) VALUES {', '.join([one_row] * len(chunk))} "
-                        f"ON CONFLICT (collection_id, value_hash) DO UPDATE SET file_count = {value_t}.file_count + 1, "
-                        f"present = %s RETURNING {_RETURNING}", [*params, True])
-            for r in cur.fetchall():
-                found[r[0]] = r[1:]
-                if r[2] == 1 and r[3] == 1:  # inserted here: its series is counted already
-                    inserted.add(r[1])
-        ids = [found[h][0] for h in hashes]
-        first_in_series = []
-        for chunk in _chunks(ids):
+                        f"ON CONFLICT (collection_id, value_hash) DO UPDATE SET file_count = {value_t}.file_count "
+                        f"+ excluded.file_count, present = %s RETURNING {_RETURNING}", [*params, True])
+            for h, vid, fc, _sc, vr, private, likely, own in cur.fetchall():
+                key = by_hash[h]
+                ids[key] = vid
+                if fc == agg[key][0]:
+                    appeared.append((vid, vr, private, likely, own, True))
+        # known values: file_count + n, one statement per distinct n
+        by_n: dict = {}
+        known_set = set(known)
+        for key, vid in ids.items():
+            if vid in known_set:
+                by_n.setdefault(agg[key][0], []).append(vid)
+        for n, vids in by_n.items():
+            for chunk in _chunks(vids):
+                cond, params = _in("id", chunk)
+                cur.execute(f"UPDATE {value_t} SET file_count = file_count + %s WHERE {cond} "
+                            "RETURNING id, file_count, present, vr, is_private, likely_phi, own_uid", [n, *params])
+                for vid, fc, present, vr, private, likely, own in cur.fetchall():
+                    if fc == n:
+                        appeared.append((vid, vr, private, likely, own, present))
+        # 2. (value, series) rows
+        pairs = [(ids[key], sid, k) for key, a in agg.items() for sid, k in a[3].items()]
+        wanted = {(vid, sid): k for vid, sid, k in pairs}
+        new_series = Counter()
+        for chunk in _chunks(pairs):
             if connection.vendor == "postgresql":
-                rows_sql, params = "SELECT v, %s::bigint, 1 FROM unnest(%s::bigint[]) AS t(v)", [series_id, chunk]
+                rows_sql = "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::int[])"
+                params = [[p[0] for p in chunk], [p[1] for p in chunk], [p[2] for p in chunk]]
             else:
-                rows_sql, params = "VALUES " + ", ".join(["(%s, %s, 1)"] * len(chunk)), [p for i in chunk for p in (i, series_id)]
+                rows_sql, params = "VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk)), [x for p in chunk for x in p]
             cur.execute(f"INSERT INTO {series_t} (value_id, series_id, files) {rows_sql} "
-                        f"ON CONFLICT (series_id, value_id) DO UPDATE SET files = {series_t}.files + 1 "
-                        "RETURNING value_id, files", params)
-            first_in_series.extend(vid for vid, files in cur.fetchall() if files == 1 and vid not in inserted)
-        for chunk in _chunks(first_in_series):
+                        f"ON CONFLICT (series_id, value_id) DO UPDATE SET files = {series_t}.files + excluded.files "
+                        "RETURNING value_id, series_id, files", params)
+            for vid, sid, files_now in cur.fetchall():
+                if files_now == wanted[(vid, sid)]:
+                    new_series[vid] += 1
+        tail = _Tail(cur)
+        by_s: dict = {}
+        for vid, n in new_series.items():
+            by_s.setdefault(n, []).append(vid)
+        for n, vids in by_s.items():
+            for chunk in _chunks(vids):
+                cond, params = _in("id", chunk)
+                tail.add(f"UPDATE {value_t} SET series_count = series_count + %s WHERE {cond}", [n, *params])
+        # 3. absent values that are back; facets
+        back = [a[0] for a in appeared if not a[5]]
+        for chunk in _chunks(back):
             cond, params = _in("id", chunk)
-            tail.add(f"UPDATE {value_t} SET series_count = series_count + 1 WHERE {cond}", params)
-        appearing = Counter((vr, private, likely, own) for _, fc, _, vr, private, likely, own in found.values() if fc == 1)
-        if appearing:
-            tail.add(*_facet_add(collection_id, appearing))
-        tail.add(f"INSERT INTO {file_t} (collection_id, stored_file_id, series_id, value_ids) VALUES (%s, %s, %s, %s)",
-                 [collection_id, stored_file_id, series_id, _pack(ids)])
+            tail.add(f"UPDATE {value_t} SET present = %s WHERE {cond}", [True, *params])
+        counts = Counter((vr, private, likely, own) for _vid, vr, private, likely, own, _p in appeared)
+        if counts:
+            tail.add(*_facet_add(collection_id, counts))
+        # 4. PhiFile rows, pending rows gone
+        for chunk in _chunks(files, 200):
+            params = []
+            for stored_file_id, series_id, keys in chunk:
+                params.extend([collection_id, stored_file_id, series_id, _pack({ids[k] for k in keys})])
+            tail.add(f"INSERT INTO {file_t} (collection_id, stored_file_id, series_id, value_ids) "
+                     f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))}", params)
+        for chunk in _chunks([p[0] for p in pending]):
+            cond, params = _in("id", chunk)
+            tail.add(f"DELETE FROM {pending_t} WHERE {cond}", params)
         tail.flush()
+        if files:
+            note = pending[0][5] or "new files"
+            others = len(files) - 1
+            note_change(collection_id, note + (f" and {others} more file{'s' if others > 1 else ''}" if others else ""))
+    return len(files), more
 
 
 class _Tail:
@@ -315,10 +444,11 @@ def note_change(collection_id, text: str):
 
 
 def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):
-    """Ingest hook: count the new file's values; subtract the file it replaces."""
+    """Ingest hook: keep the new file's values for the next flush (intake flushes every
+    FLUSH_FILES files and at the end of a batch; readers flush first). A correction's file is
+    counted at once and the file it replaces subtracted."""
     collection_id = submission.collection_id if submission is not None else image.series.collection_id
     if replaced_file is not None:
-        remove_file(collection_id=collection_id, stored_file_id=replaced_file.pk)
         from curation.models import CorrectionFile
 
         record = (CorrectionFile.objects.filter(image=image, new_file_id=image.stored_file_id)
@@ -327,14 +457,22 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):
                 if record else "a correction")
     else:
         what = f"a new file (SOP Instance UID {image.sop_instance_uid})"
-    add_file(collection_id=collection_id, stored_file_id=image.stored_file_id, series_id=image.series_id,
-             image_id=image.pk, elements=elements)
-    note_change(collection_id, what)
+    enqueue(collection_id=collection_id, stored_file_id=image.stored_file_id, series_id=image.series_id,
+            image_id=image.pk, elements=elements, note=what)
+    if replaced_file is not None:
+        flush(collection_id)
+        remove_file(collection_id=collection_id, stored_file_id=replaced_file.pk)
+
+
+def on_batch_end(*, submission, **_):
+    """Batch hook: count what the batch left pending."""
+    flush(submission.collection_id)
 
 
 # ── reading ────────────────────────────────────────────────────────────────────────────────
 
 def filtered(collection, *, vr="", private="", likely=False, show_own=False, tag="", q="", marked=False, kind=""):
+    flush(collection.pk)  # files still pending are counted before anyone reads the report
     qs = PhiValue.objects.filter(collection=collection, present=True)
     if not show_own:
         qs = qs.filter(own_uid=False)
@@ -386,6 +524,7 @@ def vr_choices(collection):
 
 def digest(collection) -> tuple[str, int]:
     """SHA-256 over the report's present rows sorted by (tag path, VR, value)."""
+    flush(collection.pk)
     h = hashlib.sha256()
     n = 0
     rows = (PhiValue.objects.filter(collection=collection, present=True)

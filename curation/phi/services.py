@@ -35,6 +35,7 @@ def mark(*, values, action: str, argument: str = "", actor, reason: str = "") ->
 
 def pending_marks(collection):
     """Marked values that still need an edit (not keep, value still present)."""
+    report.flush(collection.pk)
     return (PhiValue.objects.filter(collection=collection, present=True)
             .exclude(disposition="").exclude(disposition="keep"))
 
@@ -63,6 +64,7 @@ def apply_marks(*, collection, actor, reason: str) -> Correction | None:
 
 def sign_off(*, collection, actor, statement: str = "") -> PhiSignoff:
     with transaction.atomic():
+        report.flush(collection.pk)  # pending files first: the signature covers them
         state, _ = PhiReportState.objects.select_for_update().get_or_create(collection=collection)
         digest, rows = report.digest(collection)
         signoff = PhiSignoff.objects.create(collection=collection, actor=actor, digest=digest, rows=rows,
@@ -75,6 +77,7 @@ def sign_off(*, collection, actor, statement: str = "") -> PhiSignoff:
 
 def signoff_status(collection) -> dict:
     """{signoff, valid, invalidated_by, invalidated_at} for the latest sign-off."""
+    report.flush(collection.pk)  # a file still pending is a change too
     signoff = PhiSignoff.objects.filter(collection=collection).select_related("actor").first()
     if signoff is None:
         return {"signoff": None, "valid": False, "invalidated_by": "", "invalidated_at": None}

@@ -174,6 +174,7 @@ class Intake:
         return [self.take(data, name)]
 
     def finish(self) -> IntakeBatch:
+        hooks.run_batch_end_hooks(submission=self.submission)
         refresh_collection_stats(self.submission.collection)
         IntakeBatch.objects.filter(pk=self.batch.pk).update(state=IntakeBatch.State.DONE, finished_at=timezone.now())
         self.batch.refresh_from_db()

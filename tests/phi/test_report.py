@@ -228,3 +228,61 @@ def test_incremental_counts_equal_a_full_recount(two_series, curator):
     ingest(two_series, [d for d, _ in series("PAT-B", "s9", "b1", images=2, series_description="Thorax")])
     assert_exact(c)
     assert PhiSeriesValue.objects.filter(files__lte=0).count() == 0
+
+
+def test_values_wait_until_a_batch_is_counted_and_readers_count_them_first(two_series, curator):
+    """Intake keeps each file's values as a pending row and counts them in batches; whoever reads
+    the report (page, digest, sign-off status) counts what is pending first."""
+    from curation.phi.models import PhiPending
+    from curation.services.intake import Intake, start_batch
+    from tests.checks.builders import encode
+
+    c = two_series.collection
+    sign_off(collection=c, actor=curator)
+    intake = Intake(two_series, start_batch(submission=two_series, source="cli"))
+    intake.take(encode(series("PAT-C", "s7", "c1", images=1, series_description="Pelvis")[0][0]), "c.dcm")
+    assert PhiPending.objects.filter(collection=c).count() == 1
+    assert not PhiValue.objects.filter(collection=c, value="Pelvis").exists()  # not counted yet
+    status = signoff_status(c)  # a reader: counts the pending file, which invalidates the sign-off
+    assert not status["valid"] and "new file" in status["invalidated_by"]
+    assert PhiPending.objects.filter(collection=c).count() == 0
+    assert value(c, "(0008,103E)", "Pelvis").get().file_count == 1
+    assert_exact(c)
+
+
+def test_intake_counts_every_flush_files_files_and_the_rest_at_the_end(two_series, monkeypatch):
+    from curation.phi.models import PhiPending
+    from curation.services.intake import Intake, start_batch
+    from tests.checks.builders import encode
+
+    monkeypatch.setattr(report, "FLUSH_FILES", 3)
+    c = two_series.collection
+    intake = Intake(two_series, start_batch(submission=two_series, source="cli"))
+    files = [d for d, _ in series("PAT-D", "s8", "d1", images=7, series_description="Abdomen")]
+    pending_seen = []
+    for n, ds in enumerate(files):
+        intake.take(encode(ds), f"d{n}.dcm")
+        pending_seen.append(PhiPending.objects.filter(collection=c).count())
+    assert max(pending_seen) < 3  # counted in batches of at most three files
+    assert PhiPending.objects.filter(collection=c).exists()  # the last one is still pending
+    intake.finish()  # the batch-end hook counts the rest
+    assert not PhiPending.objects.filter(collection=c).exists()
+    abdomen = value(c, "(0008,103E)", "Abdomen").get()
+    assert (abdomen.file_count, abdomen.series_count) == (7, 1)
+    assert_exact(c)
+
+
+def test_a_file_rolled_back_with_its_transaction_leaves_nothing_pending(two_series):
+    from django.db import transaction
+
+    from curation.phi.models import PhiPending
+
+    c = two_series.collection
+    image = Image.objects.filter(series__collection=c).first()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        report.enqueue(collection_id=c.pk, stored_file_id=10**9, series_id=image.series_id, image_id=image.pk,
+                       elements=[("(0008,103E)", "LO", "never stored")])
+        raise RuntimeError("intake failed after the hook")
+    assert not PhiPending.objects.filter(collection=c).exists()
+    assert not PhiValue.objects.filter(collection=c, value="never stored").exists()
+    assert_exact(c)
