@@ -157,6 +157,8 @@ CHUNK = 400  # values per statement: well under SQLite's and PostgreSQL's parame
 _VALUE_COLUMNS = ("collection_id", "tag_path", "vr", "value", "value_hash", "keyword", "is_private", "creator",
                   "file_count", "series_count", "present", "own_uid", "likely_phi", "phi_kinds", "example_image_id",
                   "example_path", "disposition", "disposition_arg")
+_VALUE_TYPES = ("bigint", "text", "text", "text", "text", "text", "bool", "text", "int", "int", "bool", "bool", "bool", "text",
+                "bigint", "text", "text", "text")
 _RETURNING = "value_hash, id, file_count, series_count, vr, is_private, likely_phi, own_uid"
 
 
@@ -167,6 +169,16 @@ def _chunks(seq, n=CHUNK):
 
 def _marks(n: int) -> str:
     return ", ".join(["%s"] * n)
+
+
+def _rows_source(rows, types) -> tuple[str, list]:
+    """Rows for an INSERT: `SELECT * FROM unnest(array, …)` on PostgreSQL (one parameter per
+    column: short SQL, cheap to bind and parse), `VALUES (…), …` elsewhere."""
+    if connection.vendor == "postgresql":
+        columns = [list(c) for c in zip(*rows)]
+        return "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")", columns
+    one = "(" + _marks(len(types)) + ")"
+    return "VALUES " + ", ".join([one] * len(rows)), [x for row in rows for x in row]
 
 
 def _in(column: str, values) -> tuple[str, list]:
@@ -291,13 +303,11 @@ def _flush_some(collection_id) -> tuple[int, bool]:
         # 1. new values, inserted with their batch counts
         root = settings.TCIA_UID_ROOT + "."
         missing = [key for key in agg if key not in ids]
-        one_row = "(" + _marks(len(_VALUE_COLUMNS)) + ")"
         for chunk in _chunks(missing, 200):
-            params = []
-            for key in chunk:
-                n, path, image_id, _series = agg[key]
-                params.extend(_new_value_params(collection_id, image_id, hashes[key], key, path, n, root))
-            cur.execute(f"INSERT INTO {value_t} ({', '.join(_VALUE_COLUMNS)}) VALUES {', '.join([one_row] * len(chunk))} "
+            rows = [_new_value_params(collection_id, agg[key][2], hashes[key], key, agg[key][1], agg[key][0], root)
+                    for key in chunk]
+            rows_sql, params = _rows_source(rows, _VALUE_TYPES)
+            cur.execute(f"INSERT INTO {value_t} ({', '.join(_VALUE_COLUMNS)}) {rows_sql} "
                         f"ON CONFLICT (collection_id, value_hash) DO UPDATE SET file_count = {value_t}.file_count "
                         f"+ excluded.file_count, present = %s RETURNING {_RETURNING}", [*params, True])
             for h, vid, fc, _sc, vr, private, likely, own in cur.fetchall():
@@ -324,11 +334,7 @@ def _flush_some(collection_id) -> tuple[int, bool]:
         wanted = {(vid, sid): k for vid, sid, k in pairs}
         new_series = Counter()
         for chunk in _chunks(pairs):
-            if connection.vendor == "postgresql":
-                rows_sql = "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::int[])"
-                params = [[p[0] for p in chunk], [p[1] for p in chunk], [p[2] for p in chunk]]
-            else:
-                rows_sql, params = "VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk)), [x for p in chunk for x in p]
+            rows_sql, params = _rows_source(chunk, ("bigint", "bigint", "int"))
             cur.execute(f"INSERT INTO {series_t} (value_id, series_id, files) {rows_sql} "
                         f"ON CONFLICT (series_id, value_id) DO UPDATE SET files = {series_t}.files + excluded.files "
                         "RETURNING value_id, series_id, files", params)
