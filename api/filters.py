@@ -1,7 +1,24 @@
 """django-filter filter sets of the REST API. Names are case-insensitive, UIDs exact."""
+import datetime as dt
+
 import django_filters as df
 
 from collections_app.models import Collection, CollectionVersion, Image, Series, Study, Subject
+
+
+class UTCDateTimeFilter(df.IsoDateTimeFilter):
+    """An ISO 8601 date-time, compared in UTC. ISO allows offsets up to ±23:59, PostgreSQL only
+    ±15:59, so the value goes to the database in UTC; one that leaves the calendar in UTC
+    (year 1 with a positive offset, year 9999 with a negative one) is the calendar's end."""
+
+    def filter(self, qs, value):
+        if value is not None and value.tzinfo is not None:
+            try:
+                value = value.astimezone(dt.timezone.utc)
+            except OverflowError:
+                end = dt.datetime.min if value.year == 1 else dt.datetime.max
+                value = end.replace(tzinfo=dt.timezone.utc)
+        return super().filter(qs, value)
 
 
 class CollectionFilter(df.FilterSet):
@@ -51,8 +68,8 @@ class SeriesFilter(df.FilterSet):
     body_part_examined = df.CharFilter(lookup_expr="iexact")
     manufacturer = df.CharFilter(lookup_expr="iexact")
     manufacturer_model_name = df.CharFilter(lookup_expr="iexact")
-    released_after = df.IsoDateTimeFilter(field_name="date_released", lookup_expr="gte")
-    released_before = df.IsoDateTimeFilter(field_name="date_released", lookup_expr="lte")
+    released_after = UTCDateTimeFilter(field_name="date_released", lookup_expr="gte")
+    released_before = UTCDateTimeFilter(field_name="date_released", lookup_expr="lte")
 
     class Meta:
         model = Series

@@ -133,3 +133,15 @@ def test_limited_collection_metadata_is_listed_but_download_needs_agreement(clie
     assert client.get(f"/nbia-api/services/v4/getImage?SeriesInstanceUID={uid}").status_code == 400
     accept_agreement(user=user, collection=limited)
     assert client.get(f"/nbia-api/services/v4/getImage?SeriesInstanceUID={uid}").status_code == 200
+
+
+@pytest.mark.parametrize("when, count", [
+    ("0204-02-27T00:19:11.642+21:29", 0),   # an offset PostgreSQL refuses (it allows ±15:59): compared in UTC
+    ("0001-01-01T00:00:00+23:00", 0),       # before year 1 in UTC: the calendar's start
+    ("9999-12-31T23:59:00-23:00", None),    # after year 9999 in UTC: the calendar's end, so every series
+    ("2030-01-01T09:30:00+09:30", None),
+])
+def test_released_before_takes_any_iso_offset(client, archive, when, count):
+    every = len(results(client, "/api/series/"))
+    found = results(client, "/api/series/", released_before=when)
+    assert len(found) == (every if count is None else count)
