@@ -11,7 +11,7 @@ from collections_app.models import Collection, WikiPage
 from collections_app.selectors import series_files
 
 from .context import Ctx
-from .queries import ApiError, series_base, series_uid_list
+from .queries import ApiError, required, series_base, series_uid_list, yes_no
 
 
 def _json(data) -> HttpResponse:
@@ -122,3 +122,68 @@ def get_manifest_for_collection(request, ctx: Ctx, params):
 
 def json_error(message, status):
     return JsonResponse({"error": message, "status": status}, status=status)
+
+
+def _doi_key(text: str) -> str:
+    """A DOI as stored (lower case, no resolver prefix): "https://doi.org/10.1/X" → "10.1/x"."""
+    key = text.strip()
+    for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:"):
+        if key.lower().startswith(prefix):
+            key = key[len(prefix):]
+            break
+    return key.strip().lower()
+
+
+def _doi_series(record, ctx):
+    """(collection ids, [(collection id, SeriesInstanceUID, third party)]) that a DOI names:
+    a concept DOI its collection's released series, a version DOI the series frozen in that
+    version, a subset DOI its series, an analysis-results DOI its source collections."""
+    from collections_app.models import VersionSeries
+    from doi.models import DOI, DatasetStatus, SubsetItem
+
+    if record.kind == DOI.Kind.CONCEPT:
+        rows = list(series_base(ctx).filter(collection_id=record.collection_id)
+                    .values_list("collection_id", "series_instance_uid", "third_party_analysis"))
+        return {record.collection_id}, rows
+    if record.kind == DOI.Kind.VERSION:
+        version = record.version
+        if version is None or version.withdrawn_at is not None:
+            return set(), []  # a withdrawn version's DOI resolves to its tombstone: no data
+        rows = [(version.collection_id, uid, third) for uid, third in VersionSeries.objects.filter(version=version)
+                .values_list("series_instance_uid", "third_party_analysis")]
+        return {version.collection_id}, rows
+    if record.kind == DOI.Kind.SUBSET and record.subset is not None:
+        if record.subset.status == DatasetStatus.WITHDRAWN:
+            return set(), []
+        rows = list(SubsetItem.objects.filter(subset=record.subset)
+                    .values_list("series__collection_id", "series__series_instance_uid", "series__third_party_analysis"))
+        return {r[0] for r in rows}, rows
+    if record.kind == DOI.Kind.DERIVED and record.derived is not None:
+        if record.derived.status == DatasetStatus.WITHDRAWN:
+            return set(), []
+        return set(record.derived.sources.values_list("id", flat=True)), []
+    return set(), []
+
+
+def get_collection_or_series_for_doi(request, ctx: Ctx, params):
+    """The collections (CollectionOrSeries empty) or series (CollectionOrSeries=series) a DOI
+    names, with NBIA's keys (thirdPartyAnanlysis is spelt as NBIA spells it). Draft DOIs do not
+    resolve and collections the caller may not see are left out, as everywhere in this API."""
+    from doi.models import DOI
+
+    record = (DOI.objects.filter(doi=_doi_key(required(params, "DOI"))).exclude(state=DOI.State.DRAFT)
+              .select_related("version", "subset", "derived").first())
+    if record is None:
+        return _json([])
+    collection_ids, rows = _doi_series(record, ctx)
+    seen = ctx.collections
+    collection_ids = sorted((c for c in collection_ids if c in seen), key=lambda c: seen[c].name)
+    rows = sorted((r for r in rows if r[0] in seen), key=lambda r: (seen[r[0]].name, r[1]))
+    derived = record.kind == DOI.Kind.DERIVED
+    if (params.get("CollectionOrSeries") or "").strip().lower() == "series":
+        return _json([{"collection": seen[cid].name, "seriesInstanceUID": uid, "thirdPartyAnanlysis": yes_no(third),
+                       "authorized": seen[cid].authorized} for cid, uid, third in rows])
+    third_party = {cid for cid, _uid, third in rows if third}
+    # NBIA's JSON drops null values: collection rows have no seriesInstanceUID key
+    return _json([{"collection": seen[cid].name, "thirdPartyAnanlysis": yes_no(derived or cid in third_party), "authorized": seen[cid].authorized}
+                  for cid in collection_ids])

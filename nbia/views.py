@@ -24,6 +24,7 @@ EXTRA_ENDPOINTS = {
     "getDicomTags": (extras.get_dicom_tags, ("SeriesUID",), ("GET",)),
     "getManifestText": (extras.get_manifest_text, ("list", "includeAnnotation"), ("POST", "GET")),
     "getManifestForCollection": (extras.get_manifest_for_collection, ("collection", "includeAnnotation"), ("POST", "GET")),
+    "getCollectionOrSeriesForDOI": (extras.get_collection_or_series_for_doi, ("DOI", "CollectionOrSeries"), ("POST", "GET")),
 }
 
 DOWNLOAD_ENDPOINTS = {
