@@ -36,9 +36,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from pgschema import fresh_schema, log  # noqa: E402  (bench/ is on sys.path)
+
 import datetime as dt  # noqa: E402
 
-from django.apps import apps  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -55,19 +56,6 @@ FILE_SIZE = 512 * 1024
 TARGET = min(7, COLLECTIONS)
 REPS = int(os.environ.get("BENCH_REPS", "300"))
 ZIP_RUNS = int(os.environ.get("BENCH_ZIP_RUNS", "9"))
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def fresh_schema():
-    with connection.cursor() as cur:
-        cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    with connection.schema_editor() as editor:
-        for model in apps.get_models(include_auto_created=False):
-            if model._meta.managed and not model._meta.proxy:
-                editor.create_model(model)
 
 
 def columns(model):

@@ -39,7 +39,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.apps import apps  # noqa: E402
+from pgschema import fresh_schema, log  # noqa: E402  (bench/ is on sys.path)
+
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
@@ -47,23 +48,6 @@ N_FILES = int(os.environ.get("BENCH_FILES", "240"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 N_ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 REPS = int(os.environ.get("BENCH_REPS", "20"))
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def fresh_schema():
-    with connection.cursor() as cur:
-        cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    with connection.schema_editor() as editor:
-        for model in apps.get_models(include_auto_created=False):
-            if model._meta.managed and not model._meta.proxy:
-                editor.create_model(model)
-        # what migrations do beyond the models: the PHI tables' fillfactor (curation/phi/migrations/0002)
-        import importlib
-
-        importlib.import_module("curation.phi.migrations.0002_fillfactor").set_fillfactor(apps, editor)
 
 
 def corpus():

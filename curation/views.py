@@ -1,6 +1,5 @@
 """Curator pages: submissions, uploads with live progress, quarantine and the subject map.
 Every view is staff-only; anyone else gets a 404."""
-from functools import wraps
 
 from django.contrib import messages
 from django.core.files.storage import storages
@@ -9,21 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection, Status
-from tcia.core.permissions import get_visible_or_404, require_curator
+from tcia.core.permissions import curator_required, get_visible_or_404
 
 from .forms import SubjectMapImportForm, SubjectRenameForm, SubmissionForm, UploadForm
 from .models import IntakeBatch, QuarantinedFile, SubjectMapping, Submission
 from .services import intake as intake_service
 from .services import submissions as submission_service
-
-
-def curator_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        require_curator(request.user)
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @curator_required

@@ -1,6 +1,5 @@
 """Curator pages for findings, corrections (tag edit with preview, proposed fixes, undo) and the
 correction history of any object. Staff only: anyone else gets a 404."""
-from functools import wraps
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -12,22 +11,13 @@ from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection, Image, Series, Study, Subject
 from curation.models import Correction
-from tcia.core.permissions import get_visible_or_404, require_curator
+from tcia.core.permissions import curator_required, get_visible_or_404
 
 from . import engine, services
 from .fixes import describe
 from .models import CheckRun, CheckState, Finding
 
 OBJECT_KINDS = {"image": Image, "series": Series, "study": Study, "subject": Subject}
-
-
-def curator_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        require_curator(request.user)
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _collection(slug):

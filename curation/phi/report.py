@@ -1,8 +1,9 @@
 """Incremental maintenance of the PHI report (the ingest hook) and reading it (keyset pages).
 
 A file's elements come straight from intake or from a correction (curation.hooks); nothing
-here opens a DICOM file. Adding a file costs a handful of set-based queries whatever its
-number of elements; a replaced file's contribution is subtracted from its PhiFile row.
+here opens a DICOM file. A new file leaves one PhiPending row (`enqueue`); `flush` counts
+pending files 500 at a time with a handful of set-based statements per batch; readers flush
+first. A replaced file's contribution is subtracted from its PhiFile row.
 """
 import gc
 import hashlib
@@ -220,10 +221,6 @@ def add_file(*, collection_id, stored_file_id, series_id, image_id, elements, no
     flush(collection_id)
 
 
-def pending_files(collection_id) -> int:
-    return PhiPending.objects.filter(collection_id=collection_id).count()
-
-
 def flush(collection_id) -> int:
     """Count every pending file of the collection, FLUSH_FILES at a time. Returns how many files
     were counted. Cheap when nothing is pending (one query); every reader of the report calls it."""
@@ -276,13 +273,13 @@ def _flush_some(collection_id) -> tuple[int, bool]:
         by_hash = {h: key for key, h in hashes.items()}
         ids: dict = {}  # key -> value id
         appeared = []   # (id, vr, private, likely, own, present) of values whose file_count left 0
-        known = []
+        known = set()   # ids of values the report had before this batch
         for chunk in _chunks(list(by_hash)):
             cond, params = _in("value_hash", chunk)
             cur.execute(f"SELECT value_hash, id FROM {value_t} WHERE collection_id = %s AND {cond}", [collection_id, *params])
             for h, vid in cur.fetchall():
                 ids[by_hash[h]] = vid
-                known.append(vid)
+                known.add(vid)
         # 1. new values, inserted with their batch counts
         root = settings.TCIA_UID_ROOT + "."
         missing = [key for key in agg if key not in ids]
@@ -300,9 +297,8 @@ def _flush_some(collection_id) -> tuple[int, bool]:
                     appeared.append((vid, vr, private, likely, own, True))
         # known values: file_count + n, one statement per distinct n
         by_n: dict = {}
-        known_set = set(known)
         for key, vid in ids.items():
-            if vid in known_set:
+            if vid in known:
                 by_n.setdefault(agg[key][0], []).append(vid)
         for n, vids in by_n.items():
             for chunk in _chunks(vids):
@@ -494,15 +490,8 @@ def on_batch_end(*, submission, **_):
 
 def filtered(collection, *, vr="", private="", likely=False, show_own=False, tag="", q="", marked=False, kind=""):
     flush(collection.pk)  # files still pending are counted before anyone reads the report
-    qs = PhiValue.objects.filter(collection=collection, present=True)
-    if not show_own:
-        qs = qs.filter(own_uid=False)
-    if vr:
-        qs = qs.filter(vr__in=[v.strip().upper() for v in vr.split(",") if v.strip()])
-    if private in ("public", "private"):
-        qs = qs.filter(is_private=(private == "private"))
-    if likely:
-        qs = qs.filter(likely_phi=True)
+    qs = _facet_filters(PhiValue.objects.filter(collection=collection, present=True), vr=vr, private=private,
+                        likely=likely, show_own=show_own)
     if kind:
         qs = qs.filter(phi_kinds__contains=kind)
     if tag:
@@ -526,8 +515,8 @@ def page(qs, *, after=None, size=100):
     return rows, cursor
 
 
-def facet_total(collection, *, vr="", private="", likely=False, show_own=False):
-    qs = PhiFacet.objects.filter(collection=collection)
+def _facet_filters(qs, *, vr="", private="", likely=False, show_own=False):
+    """The filters PhiValue rows and PhiFacet totals share (both have vr, is_private, likely_phi, own_uid)."""
     if not show_own:
         qs = qs.filter(own_uid=False)
     if vr:
@@ -536,6 +525,12 @@ def facet_total(collection, *, vr="", private="", likely=False, show_own=False):
         qs = qs.filter(is_private=(private == "private"))
     if likely:
         qs = qs.filter(likely_phi=True)
+    return qs
+
+
+def facet_total(collection, *, vr="", private="", likely=False, show_own=False):
+    qs = _facet_filters(PhiFacet.objects.filter(collection=collection), vr=vr, private=private, likely=likely,
+                        show_own=show_own)
     return sum(qs.values_list("values", flat=True))
 
 

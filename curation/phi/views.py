@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
-from curation.checks.views import curator_required
+from tcia.core.permissions import curator_required
 from curation.models import Correction
 
 from . import report, services

@@ -44,15 +44,21 @@ def read_dataset(stored: StoredFile):
         return render.read(fh.read())
 
 
+def _cached(name: str) -> bytes | None:
+    """A rendering already in the derived storage, or None."""
+    try:
+        with storage().open(name) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
 def thumbnail(stored: StoredFile) -> bytes:
     """The cached thumbnail, rendered now if missing. Raises render.RenderError."""
     name = thumb_name(stored.sha256)
-    st = storage()
-    try:
-        with st.open(name) as fh:
-            return fh.read()
-    except FileNotFoundError:
-        pass
+    data = _cached(name)
+    if data is not None:
+        return data
     data = render.thumbnail_jpeg(read_dataset(stored))
     _save(name, data)
     return data
@@ -61,12 +67,9 @@ def thumbnail(stored: StoredFile) -> bytes:
 def preview(stored: StoredFile, window: str = "default", frame: int = 0) -> tuple[bytes, bool]:
     """(jpeg, was_cached). Raises render.RenderError."""
     name = preview_name(stored.sha256, window, frame)
-    st = storage()
-    try:
-        with st.open(name) as fh:
-            return fh.read(), True
-    except FileNotFoundError:
-        pass
+    data = _cached(name)
+    if data is not None:
+        return data, True
     data, _ = render.preview_jpeg(read_dataset(stored), frame=frame, window=window)
     _save(name, data)
     return data, False
@@ -104,12 +107,9 @@ def contact_sheet(stored_files: list[StoredFile]) -> bytes:
     shas = [s.sha256 for s in stored_files]
     key = sheet_key(shas)
     name = sheet_name(key)
-    st = storage()
-    try:
-        with st.open(name) as fh:
-            return fh.read()
-    except FileNotFoundError:
-        pass
+    data = _cached(name)
+    if data is not None:
+        return data
     size = render.THUMB_SIZE
     cols = min(SHEET_COLUMNS, max(1, len(shas)))
     rows = max(1, (len(shas) + cols - 1) // cols)

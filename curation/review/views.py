@@ -3,7 +3,6 @@ the thumbnail grid of a series, the single-image viewer, and the JSON/image endp
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_POST
 from collections_app.models import Collection, Image, Series, Status, StoredFile
 from curation.dicom import render as dicom_render
 from tcia.core import roles
-from tcia.core.permissions import require_curator
+from tcia.core.permissions import curator_required
 
 from . import derived, keymap, services
 from .gates import gate
@@ -24,15 +23,6 @@ from .models import SeriesReview, TextDetection, Verdict
 
 PAGE = 100
 IMMUTABLE = "private, max-age=31536000, immutable"
-
-
-def curator_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        require_curator(request.user)
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _curators():

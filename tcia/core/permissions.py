@@ -3,6 +3,8 @@
 A model opts in by giving its QuerySet a `visible_to(user)` method. Views never check
 permissions any other way for reading.
 """
+from functools import wraps
+
 from django.http import Http404
 
 from . import roles
@@ -26,3 +28,13 @@ def require_curator(user):
     """Staff-only pages answer 404, not 403, so they do not reveal that they exist."""
     if not roles.is_curator(user):
         raise Http404("Not found")
+
+
+def curator_required(view):
+    """View decorator: require_curator before the view runs (staff pages are a 404 to others)."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        require_curator(request.user)
+        return view(request, *args, **kwargs)
+
+    return wrapper
