@@ -82,9 +82,7 @@ def pending_rows(blobs, engine):
     for i, data in enumerate(blobs):
         ds = read_dicom(data)
         engine.deidentify_dataset(ds)
-        out = []
-        Deidentifier.report(ds, lambda p, vr, v: out.append((p, vr, v)))
-        payload = zlib.compress(json.dumps(report._texts(out), separators=(",", ":")).encode(), 1)
+        payload = zlib.compress(json.dumps(report._texts(Deidentifier.elements(ds)), separators=(",", ":")).encode(), 1)
         rows.append((i, i, i % 8, i, payload, ""))
     return rows
 

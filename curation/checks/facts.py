@@ -4,10 +4,8 @@
 fills what the hook could not (files that arrived before it was registered, pixel hashes).
 """
 import hashlib
-import io
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.datadict import keyword_for_tag
 from pydicom.valuerep import PersonName
 
@@ -53,14 +51,6 @@ def facts_from_elements(elements) -> tuple[dict, list]:
         elif vr == "UI" and value:
             refs.append([path, str(value)])
     return header, refs
-
-
-def elements_of(ds) -> list:
-    from curation.deid.engine import Deidentifier
-
-    out = []
-    Deidentifier.report(ds, lambda p, vr, v: out.append((p, vr, v)))
-    return out
 
 
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
@@ -146,9 +136,11 @@ def record_facts(*, submission=None, image, elements, replaced_file=None, datase
 def compute_facts(stored_file, *, want_pixels=True):
     from .models import FileFacts
 
-    with stored_file.open() as fh:
-        ds = dcmread(io.BytesIO(fh.read()))
-    header, refs = facts_from_elements(elements_of(ds))
+    from curation.deid.engine import Deidentifier
+    from curation.services.corrections import read_stored_dataset
+
+    ds = read_stored_dataset(stored_file)
+    header, refs = facts_from_elements(Deidentifier.elements(ds))
     ph = pixel_hash(ds) if want_pixels else ""
     facts, _ = FileFacts.objects.update_or_create(
         stored_file_id=stored_file.pk,

@@ -537,6 +537,13 @@ class Deidentifier:
             _report(fm, "", hook)
         _report(ds, "", hook)
 
+    @staticmethod
+    def elements(ds: Dataset) -> list:
+        """What `report` reports, as a list of (tag_path, vr, value)."""
+        out = []
+        Deidentifier.report(ds, lambda path, vr, value: out.append((path, vr, value)))
+        return out
+
 
 def _report(ds, prefix, hook, inherited=_rawvalue.LATIN1):
     d = ds._dict

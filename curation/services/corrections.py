@@ -37,16 +37,15 @@ class Change:
 Mutation = Callable[[Dataset, Image], list[Change]]
 
 
-def read_image_dataset(image: Image, stored_file: StoredFile | None = None) -> Dataset:
-    stored = stored_file or image.stored_file
+def read_stored_dataset(stored: StoredFile) -> Dataset:
+    """A stored file's dataset (stored files are well-formed: written by intake or a correction)."""
     with stored.open() as fh:
         return dcmread(io.BytesIO(fh.read()))
 
 
-def _elements(ds: Dataset) -> list:
-    out = []
-    Deidentifier.report(ds, lambda path, vr, value: out.append((path, vr, value)))
-    return out
+def read_image_dataset(image: Image, stored_file: StoredFile | None = None) -> Dataset:
+    return read_stored_dataset(stored_file or image.stored_file)
+
 
 
 def create_correction(*, collection, kind: str, summary: str, reason: str, actor, scope: str = "", spec=None,
@@ -81,7 +80,7 @@ def apply_to_image(correction: Correction, image: Image, mutate: Mutation) -> Co
         )
         if hooks.has_ingest_hooks():
             submission = getattr(correction.collection, "submission", None)
-            hooks.run_ingest_hooks(submission=submission, image=image, elements=_elements(ds), replaced_file=old_file,
+            hooks.run_ingest_hooks(submission=submission, image=image, elements=Deidentifier.elements(ds), replaced_file=old_file,
                                    dataset=ds)
     return record
 
@@ -150,7 +149,7 @@ def undo(*, correction: Correction, actor, reason: str) -> Correction:
             )
             if hooks.has_ingest_hooks():
                 hooks.run_ingest_hooks(submission=getattr(correction.collection, "submission", None), image=image,
-                                       elements=_elements(ds), replaced_file=record.new_file, dataset=ds)
+                                       elements=Deidentifier.elements(ds), replaced_file=record.new_file, dataset=ds)
         Correction.objects.filter(pk=reverse.pk).update(done=F("done") + 1)
     Correction.objects.filter(pk=reverse.pk).update(state=Correction.State.APPLIED, finished_at=timezone.now())
     reverse.refresh_from_db()

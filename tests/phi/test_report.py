@@ -176,11 +176,11 @@ def recount(collection):
     from collections import Counter
 
     from curation.phi.models import PhiFacet
-    from curation.services.corrections import _elements
+    from curation.deid.engine import Deidentifier
 
     files, series_of_value = Counter(), {}
     for image in Image.objects.filter(series__collection=collection).select_related("stored_file"):
-        for h in report._rows(_elements(read_image_dataset(image))):
+        for h in report._rows(Deidentifier.elements(read_image_dataset(image))):
             files[h] += 1
             series_of_value.setdefault(h, set()).add(image.series_id)
     expected = {h: (n, len(series_of_value[h])) for h, n in files.items()}
