@@ -112,10 +112,10 @@ class Deidentifier:
                  secret: bytes | str = b"", subjects=None,
                  safe_private: SafePrivateDictionary | None = None, masks: MaskRules | None = None,
                  on_element: Callable[[str, str, object], None] | None = None, table=None,
-                 fill_value: int = 0):
+                 fill_value: int = 0, uid_namespace: str = ""):
         self.profile = profile or Profile.tcia_default()
         self.compiled: CompiledProfile = self.profile.compile(table)
-        self.uids = UIDRemapper(uid_root, secret)
+        self.uids = UIDRemapper(uid_root, secret, namespace=uid_namespace)
         self.resolver = as_resolver(subjects)
         if safe_private is None and self.profile.has("retainSafePrivate"):
             safe_private = SafePrivateDictionary.load_default()
