@@ -31,7 +31,7 @@ class PixelMaskRuleAdmin(admin.ModelAdmin):
 @admin.register(IntakeBatch)
 class IntakeBatchAdmin(admin.ModelAdmin):
     list_display = ("pk", "submission", "source", "state", "processed", "accepted", "rejected", "created_at")
-    exclude = ("staged",)
+    exclude = ("lease_owner", "lease_until")
 
 
 @admin.register(QuarantinedFile)

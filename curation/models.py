@@ -156,10 +156,13 @@ class IntakeBatch(models.Model):
     unchanged = models.PositiveIntegerField(default=0, help_text="Files already in the archive, byte for byte.")
     conflicts = models.PositiveIntegerField(default=0, help_text="Known SOP Instance UID, other content: kept and flagged.")
     rejected = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0, help_text="Files that could not be processed (original kept: retry).")
     error = models.TextField(blank=True)
-    staged = models.JSONField(
-        default=list, blank=True, help_text="Uploaded files waiting in quarantine storage: [{storage, name}]."
+    closed = models.BooleanField(
+        default=True, help_text="False while files may still arrive (a chunked upload, an open DICOM association)."
     )
+    lease_owner = models.CharField(max_length=120, blank=True, help_text="host:pid:token of the process taking the files.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="Another process may take over after this.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -178,14 +181,53 @@ class IntakeBatch(models.Model):
         return f"Batch {self.pk} ({self.get_source_display()})"
 
 
+class StagedFile(models.Model):
+    """A received file waiting in the quarantine storage for a worker (browser uploads, DICOM
+    C-STORE, retries). A file is taken when an item names it; a worker killed mid-batch leaves
+    every file either taken or waiting, and the next worker goes on from there."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        DONE = "done", "Taken"
+
+    batch = models.ForeignKey(IntakeBatch, on_delete=models.CASCADE, related_name="staged_files")
+    position = models.PositiveIntegerField(help_text="Order of arrival in the batch, from 1.")
+    name = models.CharField(max_length=500, help_text="File name as received, or 'C-STORE #n'.")
+    storage_name = models.CharField(max_length=200, help_text="Name in the 'quarantine' storage.")
+    size = models.PositiveBigIntegerField(default=0)
+    client_key = models.CharField(
+        max_length=200, blank=True, help_text="The uploader's key for the file, so a resent chunk is not staged twice."
+    )
+    retry_of = models.ForeignKey("IntakeItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="The failed or rejected item this file is a retry of.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="staged_unique_position"),
+            models.UniqueConstraint(fields=["batch", "client_key"], condition=~Q(client_key=""), name="staged_unique_client_key"),
+        ]
+        indexes = [models.Index(fields=["batch", "state", "position"], name="staged_waiting_idx")]
+
+    def __str__(self):
+        return f"{self.batch_id}#{self.position} {self.name}"
+
+
 class IntakeItem(models.Model):
     class Outcome(models.TextChoices):
         ACCEPTED = "accepted", "Accepted"
         UNCHANGED = "unchanged", "Already in the archive"
         CONFLICT = "conflict", "Known UID, other content (flagged)"
         REJECTED = "rejected", "Rejected (quarantined)"
+        FAILED = "failed", "Failed (original kept: retry)"
 
     batch = models.ForeignKey(IntakeBatch, on_delete=models.CASCADE, related_name="items")
+    staged = models.ForeignKey(StagedFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="items",
+                               help_text="The staged file (or zip) this came from.")
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      help_text="The item of a retry of this file.")
     name = models.CharField(max_length=500, help_text="File name or zip entry as received.")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     reason = models.TextField(blank=True)
@@ -234,7 +276,10 @@ class QuarantinedFile(models.Model):
     batch = models.ForeignKey(IntakeBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     original_name = models.CharField(max_length=500)
     storage_name = models.CharField(max_length=200, blank=True, help_text="Name in the 'quarantine' storage; empty once purged.")
-    size = models.PositiveBigIntegerField(default=0)
+    size = models.PositiveBigIntegerField(default=0, help_text="Bytes of the file as received.")
+    kept_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes kept: the whole file when it is plausible DICOM under the size limit, else its first bytes."
+    )
     sha256 = models.CharField(max_length=64, blank=True)
     reason = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -247,6 +292,11 @@ class QuarantinedFile(models.Model):
 
     def __str__(self):
         return f"{self.original_name}: {self.reason[:60]}"
+
+    @property
+    def whole(self) -> bool:
+        """The whole original is kept (so it can be retried), not only its first bytes."""
+        return bool(self.storage_name) and self.kept_bytes == self.size and self.size > 0
 
 
 class CorrectionKind(models.TextChoices):

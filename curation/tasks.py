@@ -2,7 +2,15 @@
 
 
 def process_batch(batch_id: int):
-    from .services.intake import process_staged_batch
+    from .services.staging import process_batch as run
 
-    batch = process_staged_batch(batch_id)
-    return {"batch": batch.pk, "accepted": batch.accepted, "rejected": batch.rejected}
+    batch = run(batch_id)
+    return {"batch": batch.pk, "state": batch.state, "accepted": batch.accepted, "rejected": batch.rejected,
+            "failed": batch.failed}
+
+
+def resume_stalled_batches():
+    """Scheduled every minute and run when a worker starts: batches whose worker died go on."""
+    from .services.staging import resume_stalled
+
+    return {"queued": resume_stalled()}

@@ -14,6 +14,8 @@ urlpatterns = [
     path("quarantine/<int:pk>/download/", views.quarantine_download, name="quarantine_download"),
     path("batches/<int:pk>/", views.batch_detail, name="batch"),
     path("batches/<int:pk>/status.json", views.batch_status, name="batch_status"),
+    path("batches/<int:pk>/close/", views.batch_close, name="batch_close"),
+    path("batches/<int:pk>/retry/", views.batch_retry, name="batch_retry"),
     path("checks/", include("curation.checks.urls")),
     path("phi/", include("curation.phi.urls")),
     path("review/", include("curation.review.urls")),

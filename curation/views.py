@@ -1,10 +1,15 @@
 """Curator pages: submissions, uploads with live progress, quarantine and the subject map.
 Every view is staff-only; anyone else gets a 404."""
 
+import json
+
 from django.contrib import messages
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection, Status
@@ -12,8 +17,10 @@ from tcia.core.permissions import curator_required, get_visible_or_404
 
 from .forms import SubjectMapImportForm, SubjectRenameForm, SubmissionForm, UploadForm
 from .models import IntakeBatch, QuarantinedFile, SubjectMapping, Submission
-from .services import intake as intake_service
+from .services import staging
+from .services.intake import max_file_bytes, max_upload_bytes
 from .services import submissions as submission_service
+from .uploads import LimitedUploadHandler
 
 
 @curator_required
@@ -51,58 +58,136 @@ def submission_detail(request, pk):
             "submission": submission,
             "batches": submission.batches.all()[:50],
             "upload_form": UploadForm(),
+            "max_file_bytes": max_file_bytes(),
+            "max_request_bytes": max_upload_bytes(),
             "quarantined": submission.quarantine.filter(purged_at__isnull=True).count(),
             "subjects": submission.subject_mappings.count(),
         },
     )
 
 
+@csrf_exempt  # the upload handler must be in place before the body is read; CSRF is checked in _upload
 @curator_required
 @require_POST
 def upload(request, pk):
+    handler = LimitedUploadHandler(request)
+    request.upload_handlers = [handler]
+    return _upload(request, pk, handler)
+
+
+@csrf_protect
+def _upload(request, pk, handler):
+    """Stage the files of one request into a batch. The uploader sends a large selection as many
+    requests into one batch (`batch`), each file under the field `file:<key>` so a resent request
+    stages nothing twice, then closes it; a plain form post is one request, closed at once."""
     submission = get_visible_or_404(Submission.objects.all(), request.user, pk=pk)
-    form = UploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        if request.headers.get("x-requested-with") == "XMLHttpRequest":
+    ajax = request.headers.get("x-requested-with") == "XMLHttpRequest"
+    files = [(field, f) for field in request.FILES for f in request.FILES.getlist(field)
+             if field == "files" or field.startswith("file:")]
+    try:
+        announced = json.loads(request.POST.get("skipped") or "[]")[:10000]
+        if not isinstance(announced, list):
+            raise ValueError
+    except ValueError:
+        return JsonResponse({"error": "skipped: a JSON list of {name, size, reason} was expected."}, status=400)
+    if not files and not handler.skipped and not announced:
+        if ajax:
             return JsonResponse({"error": "Choose at least one file."}, status=400)
         messages.error(request, "Choose at least one file.")
         return redirect("curation:submission", pk=pk)
-    batch = intake_service.stage_upload(submission=submission, files=form.cleaned_data["files"], actor=request.user)
-    url = batch_url(batch)
-    if request.headers.get("x-requested-with") == "XMLHttpRequest":
-        return JsonResponse({"batch": batch.pk, "url": url})
+    batch_id = request.POST.get("batch")
+    if batch_id:
+        if not batch_id.isdigit():
+            return JsonResponse({"error": "batch: a batch number was expected."}, status=400)
+        batch = get_object_or_404(IntakeBatch, pk=int(batch_id), submission=submission)
+        if batch.closed:
+            return JsonResponse({"error": f"batch {batch.pk} is closed: start a new upload."}, status=409)
+    else:
+        names = [f.name for _, f in files] + [s["name"] for s in handler.skipped]
+        label = ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")
+        batch = staging.open_batch(submission=submission, source=IntakeBatch.Source.UPLOAD, actor=request.user,
+                                   label=label, closed=False)
+    rejected = []
+    for skipped in handler.skipped:
+        staging.reject_unstaged(batch, name=skipped["name"], reason=skipped["reason"], size=skipped["size"],
+                                head=skipped["head"])
+        rejected.append({"name": skipped["name"], "reason": skipped["reason"]})
+    for entry in announced:
+        name, reason = str(entry.get("name", ""))[:500], str(entry.get("reason", "refused by the uploader"))[:300]
+        size = entry.get("size") if isinstance(entry.get("size"), int) and entry.get("size") >= 0 else 0
+        staging.reject_unstaged(batch, name=name, reason=reason, size=size)
+        rejected.append({"name": name, "reason": reason})
+    keys = []
+    for field, upload_file in files:
+        key = field[5:] if field.startswith("file:") else ""
+        if upload_file.size == 0:
+            staging.reject_unstaged(batch, name=upload_file.name, reason="empty file (0 bytes)")
+            rejected.append({"name": upload_file.name, "reason": "empty file (0 bytes)"})
+        else:
+            staging.stage(batch, name=upload_file.name, fileobj=upload_file, client_key=key)
+        keys.append(key)
+    if request.POST.get("more") != "1":
+        staging.close(batch)
+    else:
+        staging.enqueue(batch)
+    url = reverse("curation:batch", args=[batch.pk])
+    if ajax:
+        return JsonResponse({"batch": batch.pk, "url": url, "keys": keys, "rejected": rejected})
     return redirect(url)
 
 
-def batch_url(batch):
-    from django.urls import reverse
+@curator_required
+@require_POST
+def batch_close(request, pk):
+    """The uploader has sent every part: finish the batch once its files are taken."""
+    batch = get_visible_or_404(IntakeBatch.objects.all(), request.user, pk=pk)
+    if not batch.closed:
+        staging.close(batch)
+    return JsonResponse({"batch": batch.pk, "url": reverse("curation:batch", args=[batch.pk])})
 
-    return reverse("curation:batch", args=[batch.pk])
+
+@curator_required
+@require_POST
+def batch_retry(request, pk):
+    batch = get_visible_or_404(IntakeBatch.objects.all(), request.user, pk=pk)
+    count = staging.retry(batch, actor=request.user)
+    if count:
+        messages.success(request, f"Retrying {count} file{pluralize(count)}.")
+    else:
+        messages.info(request, "Nothing to retry: no failed or rejected file of this batch has its original kept.")
+    return redirect("curation:batch", pk=batch.pk)
 
 
 @curator_required
 def batch_detail(request, pk):
     batch = get_visible_or_404(IntakeBatch.objects.select_related("submission__collection"), request.user, pk=pk)
-    return render(request, "curation/batch_detail.html", {"batch": batch, "items": batch.items.all()[:2000]})
+    items = batch.items.select_related("image", "superseded_by").order_by("id")[:2000]
+    return render(request, "curation/batch_detail.html",
+                  {"batch": batch, "items": items, "retryable": staging.retryable(batch).count()})
 
 
 @curator_required
 def batch_status(request, pk):
     batch = get_visible_or_404(IntakeBatch.objects.all(), request.user, pk=pk)
-    since = int(request.GET.get("since", "0") or 0)
+    since = request.GET.get("since", "0") or "0"
+    if not since.isdigit():
+        return JsonResponse({"error": "since: an item number (a whole number) was expected."}, status=400)
     items = [
-        {"id": i.pk, "name": i.name, "outcome": i.outcome, "label": i.get_outcome_display(), "reason": i.reason}
-        for i in batch.items.filter(pk__gt=since)[:500]
+        {"id": i.pk, "name": i.name, "outcome": i.outcome, "label": i.get_outcome_display(), "reason": i.reason,
+         "instance": i.image.sop_instance_uid if i.image_id else ""}
+        for i in batch.items.filter(pk__gt=int(since)).select_related("image")[:500]
     ]
     return JsonResponse(
         {
             "state": batch.state,
+            "closed": batch.closed,
             "total": batch.total,
             "processed": batch.processed,
             "accepted": batch.accepted,
             "unchanged": batch.unchanged,
             "conflicts": batch.conflicts,
             "rejected": batch.rejected,
+            "failed": batch.failed,
             "error": batch.error,
             "items": items,
         }

@@ -103,9 +103,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process read while the worker writes; the timeout absorbs short write bursts.
+    # WAL lets the web process read while the worker writes. IMMEDIATE takes the write lock when a
+    # transaction begins, so a writer waits its turn (up to `timeout` seconds) instead of failing
+    # with "database is locked" when a transaction that read first tries to write while another
+    # process writes: SQLite cannot wait in that case, only refuse.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {"timeout": int(os.environ.get("TCIA_SQLITE_TIMEOUT", "60")), "transaction_mode": "IMMEDIATE",
+         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
@@ -204,7 +208,14 @@ TCIA_SITE_NAME = os.environ.get("TCIA_SITE_NAME", "Open Cancer Imaging Archive")
 TCIA_UID_ROOT = os.environ.get("TCIA_UID_ROOT", "1.3.6.1.4.1.14519.5.2.1.9999")
 TCIA_DEID_SECRET = os.environ.get("TCIA_DEID_SECRET", SECRET_KEY)
 TCIA_DOI_PREFIX = os.environ.get("TCIA_DOI_PREFIX", "10.80000")
+# Intake limits: one file, and one upload request (the browser uploader sends big selections in
+# many requests); Django's own cap on files per request is raised to match the uploader's chunks.
+TCIA_MAX_FILE_BYTES = int(os.environ.get("TCIA_MAX_FILE_BYTES", str(1024**3)))
 TCIA_MAX_UPLOAD_BYTES = int(os.environ.get("TCIA_MAX_UPLOAD_BYTES", str(2 * 1024**3)))
+DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("TCIA_MAX_FILES_PER_REQUEST", "1000"))
+# A worker holds a batch under a lease it renews; another takes over when it expires (or at once
+# when the holder was a process of this machine that died).
+TCIA_INTAKE_LEASE_SECONDS = int(os.environ.get("TCIA_INTAKE_LEASE_SECONDS", "120"))
 TCIA_DEMO = env_bool("TCIA_DEMO", DEBUG)
 
 if not DEBUG:

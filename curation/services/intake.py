@@ -1,8 +1,10 @@
 """Intake: parse once, de-identify, store content-addressed, index, run hooks.
 
-Every way files arrive (browser upload, `manage.py ingest`, the DICOM receiver) ends in
-`intake_bytes`. A file that cannot be taken is quarantined with its reason and the batch goes
-on. Originals never leave the quarantine storage and are never logged.
+Every way files arrive (browser upload, `manage.py ingest`, the DICOM receiver, a retry) ends in
+`Intake.take_file` / `Intake.take`. A file that cannot be taken is quarantined with its reason
+and the batch goes on; a file that failed for another reason (the database, say) keeps its
+original for a retry. Originals never leave the quarantine storage and are never logged.
+Staging, workers and retries: `curation.services.staging`.
 """
 import hashlib
 import io
@@ -11,9 +13,9 @@ import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -78,22 +80,25 @@ class Intake:
     def __init__(self, submission: Submission, batch: IntakeBatch):
         self.submission = submission
         self.batch = batch
+        self._staged = None
         self.collector = _Collector() if hooks.has_ingest_hooks() else None
         self.engine = build_deidentifier(submission, on_element=self.collector)
         self._index_cache: dict = {}  # series rows found in this batch (see index_dataset)
 
-    def take(self, data: bytes, name: str) -> IntakeItem:
-        """Take one file's bytes. Never raises for bad input: it becomes a rejected item."""
+    def take(self, data: bytes, name: str, *, staged=None) -> IntakeItem:
+        """Take one file's bytes. Never raises for bad input: it becomes a rejected item; any
+        other failure becomes a failed item whose original is kept for a retry."""
+        self._staged = staged
         try:
             return self._take(data, name)
         except Rejected as exc:
-            return self.reject(name, str(exc), data)
+            return self.reject(name, str(exc), data=data, staged=staged)
         except IndexError_ as exc:  # e.g. a UID another collection owns
             self._index_cache.clear()
-            return self.reject(name, str(exc), data)
-        except Exception:
+            return self.reject(name, str(exc), data=data, staged=staged)
+        except Exception as exc:  # noqa: BLE001 - recorded on the item; the batch goes on
             self._index_cache.clear()  # a rolled-back transaction may have created cached rows
-            raise
+            return self.fail(name, exc, data=data, staged=staged)
 
     def _take(self, data: bytes, name: str) -> IntakeItem:
         if len(data) > max_file_bytes():
@@ -169,7 +174,7 @@ class Intake:
                                            dataset=ds)
             item = IntakeItem.objects.create(
                 batch=self.batch, name=name[:500], outcome=outcome, reason=reason, warnings=warnings[:20],
-                image=image, stored_file=stored,
+                image=image, stored_file=stored, staged=self._staged,
             )
             counter = {"accepted": "accepted", "unchanged": "unchanged", "conflict": "conflicts"}[outcome]
             IntakeBatch.objects.filter(pk=self.batch.pk).update(
@@ -177,28 +182,72 @@ class Intake:
             )
         return item
 
-    def reject(self, name: str, reason: str, data: bytes | None) -> IntakeItem:
+    def reject(self, name: str, reason: str, *, data: bytes | None = None, fileobj=None, staged=None) -> IntakeItem:
+        return self._record(IntakeItem.Outcome.REJECTED, name, reason, data=data, fileobj=fileobj, staged=staged)
+
+    def fail(self, name: str, exc: Exception, *, data: bytes | None = None, fileobj=None, staged=None) -> IntakeItem:
+        """A file that was not taken for a reason other than its content. The reason shown is
+        plain; the exception's text (which could quote a value) goes to no one."""
+        kind = type(exc).__name__
+        busy = isinstance(exc, OperationalError)
+        reason = ("could not be processed: the database was busy" if busy else f"could not be processed ({kind})")
+        reason += "; the original is kept: retry it from the batch page or with manage.py ingest --retry"
+        logger.error("intake batch %s: a file failed (%s)", self.batch.pk, kind)
+        logger.debug("intake failure", exc_info=exc)
+        return self._record(IntakeItem.Outcome.FAILED, name, reason, data=data, fileobj=fileobj, staged=staged,
+                            keep_whole=True)
+
+    def _record(self, outcome, name, reason, *, data, fileobj, staged, keep_whole=None) -> IntakeItem:
+        counter = "failed" if outcome == IntakeItem.Outcome.FAILED else "rejected"
         with transaction.atomic():
-            quarantined = quarantine(self.submission, self.batch, name, reason, data)
+            quarantined = quarantine(self.submission, self.batch, name, reason, data=data, fileobj=fileobj,
+                                     keep_whole=keep_whole)
             item = IntakeItem.objects.create(
-                batch=self.batch, name=name[:500], outcome=IntakeItem.Outcome.REJECTED, reason=reason, quarantined=quarantined
+                batch=self.batch, name=name[:500], outcome=outcome, reason=reason, quarantined=quarantined, staged=staged
             )
-            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + 1, rejected=F("rejected") + 1)
-        logger.info("intake batch %s: rejected one file (%s)", self.batch.pk, reason.split(":")[0][:80])
+            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + 1, **{counter: F(counter) + 1})
+        if outcome == IntakeItem.Outcome.REJECTED:
+            logger.info("intake batch %s: rejected one file (%s)", self.batch.pk, reason.split(":")[0][:80])
         return item
 
+    def take_file(self, fh, name: str, size: int, *, staged=None, skip=frozenset()) -> list[IntakeItem]:
+        """Take an open file: a zip entry by entry, anything else as one file. A file over the
+        per-file limit is refused before it is read. `skip`: names already taken (a resumed
+        batch goes on where it stopped)."""
+        if size > max_file_bytes():
+            if name in skip:
+                return []
+            return [self.reject(name, f"file of {size} bytes exceeds the per-file limit of {max_file_bytes()} bytes",
+                                fileobj=fh, staged=staged)]
+        head = fh.read(4)
+        fh.seek(0)
+        if name.lower().endswith(".zip") or (head == b"PK\x03\x04" and is_zip(fh)):
+            fh.seek(0)
+            return self._take_zip(fh, name, staged=staged, skip=skip)
+        if name in skip:
+            return []
+        return [self.take(fh.read(), name, staged=staged)]
+
+    def _take_zip(self, fh, name: str, *, staged, skip) -> list[IntakeItem]:
+        items, entries = [], 0
+        for entry in iter_zip(fh, max_file_bytes=max_file_bytes(), max_total_bytes=max_upload_bytes() * 10):
+            entries += 1
+            label = f"{name}/{entry.name}" if entry.name else name
+            if label in skip:
+                continue
+            if entry.error:
+                items.append(self.reject(label, entry.error, data=entry.data, staged=staged))
+            else:
+                items.append(self.take(entry.data, label, staged=staged))
+        if not entries:
+            items.append(self.reject(name, "the zip holds no files", staged=staged))
+        elif entries > 1 and not skip:  # the zip counted as one file until now
+            IntakeBatch.objects.filter(pk=self.batch.pk).update(total=F("total") + entries - 1)
+        return items
+
     def take_any(self, data: bytes, name: str) -> list[IntakeItem]:
-        """A zip is expanded entry by entry; anything else is one file."""
-        if name.lower().endswith(".zip") or (data[:4] == b"PK\x03\x04" and is_zip(io.BytesIO(data))):
-            items = []
-            for entry in iter_zip(io.BytesIO(data), max_file_bytes=max_file_bytes(), max_total_bytes=max_upload_bytes() * 10):
-                label = f"{name}/{entry.name}" if entry.name else name
-                if entry.error:
-                    items.append(self.reject(label, entry.error, entry.data))
-                else:
-                    items.append(self.take(entry.data, label))
-            return items
-        return [self.take(data, name)]
+        """Bytes in memory (tests, the demo loader): see take_file."""
+        return self.take_file(io.BytesIO(data), name, len(data))
 
     def finish(self) -> IntakeBatch:
         hooks.run_batch_end_hooks(submission=self.submission)
@@ -235,19 +284,52 @@ def _strip_name(message: str, name: str) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def quarantine(submission: Submission, batch: IntakeBatch | None, name: str, reason: str, data: bytes | None) -> QuarantinedFile:
-    storage_name = ""
-    sha = ""
-    if data:
-        sha = hashlib.sha256(data).hexdigest()
-        storage_name = storages["quarantine"].save(f"rejected/{submission.pk}/{secrets.token_hex(16)}", ContentFile(data))
+HEAD_BYTES = 4096
+
+
+def looks_like_dicom(head: bytes) -> bool:
+    """A preamble and 'DICM', or a dataset that starts with a group 0002 or 0008 element."""
+    if head[128:132] == b"DICM":
+        return True
+    return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3:4] == b"\x00"
+
+
+def quarantine(submission: Submission, batch: IntakeBatch | None, name: str, reason: str, *, data: bytes | None = None,
+               fileobj=None, keep_whole: bool | None = None) -> QuarantinedFile:
+    """Record a file that was not taken. What a curator needs to judge it is always kept
+    (reason, size, sha256, the first bytes); the whole original only when it is plausible
+    DICOM under the per-file limit (or `keep_whole`, for a retry), never a zip bomb's output.
+    A file object is read in chunks, so a huge file never sits in memory."""
+    digest, size, head = hashlib.sha256(), 0, b""
+    if data is not None:
+        digest.update(data)
+        size, head = len(data), data[:HEAD_BYTES]
+    elif fileobj is not None:
+        fileobj.seek(0)
+        while chunk := fileobj.read(1024 * 1024):
+            if size < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - size]
+            digest.update(chunk)
+            size += len(chunk)
+    whole = size <= max_file_bytes() and (keep_whole if keep_whole is not None else looks_like_dicom(head))
+    storage_name, kept = "", 0
+    if size:
+        target = f"rejected/{submission.pk}/{secrets.token_hex(16)}"
+        if not whole:
+            storage_name, kept = storages["quarantine"].save(target, ContentFile(head)), len(head)
+        elif data is not None:
+            storage_name, kept = storages["quarantine"].save(target, ContentFile(data)), size
+        else:
+            fileobj.seek(0)
+            storage_name, kept = storages["quarantine"].save(target, File(fileobj)), size
     return QuarantinedFile.objects.create(
         submission=submission,
         batch=batch,
         original_name=name[:500],
         storage_name=storage_name,
-        size=len(data or b""),
-        sha256=sha,
+        size=size,
+        kept_bytes=kept,
+        sha256=digest.hexdigest() if size else "",
         reason=reason,
     )
 
@@ -259,48 +341,3 @@ def start_batch(*, submission: Submission, source: str, actor=None, label: str =
     )
 
 
-def stage_upload(*, submission: Submission, files, actor) -> IntakeBatch:
-    """Keep uploaded files in quarantine storage and queue their processing. Returns at once."""
-    from django_q.tasks import async_task
-
-    storage = storages["quarantine"]
-    batch = IntakeBatch.objects.create(submission=submission, source=IntakeBatch.Source.UPLOAD, created_by=actor)
-    staged = []
-    for upload in files:
-        name = storage.save(f"incoming/{batch.pk}/{secrets.token_hex(12)}", upload)
-        staged.append({"storage": name, "name": upload.name[:500]})
-    names = ", ".join(s["name"] for s in staged[:3]) + (f" and {len(staged) - 3} more" if len(staged) > 3 else "")
-    IntakeBatch.objects.filter(pk=batch.pk).update(staged=staged, label=names[:200], total=len(staged))
-    transaction.on_commit(lambda: async_task("curation.tasks.process_batch", batch.pk, task_name=f"intake-batch-{batch.pk}"))
-    batch.refresh_from_db()
-    return batch
-
-
-def process_staged_batch(batch_id: int) -> IntakeBatch:
-    """Task body: take every staged upload of the batch. Safe to run twice."""
-    batch = IntakeBatch.objects.select_related("submission__collection").get(pk=batch_id)
-    if batch.state == IntakeBatch.State.DONE:
-        return batch
-    IntakeBatch.objects.filter(pk=batch.pk).update(state=IntakeBatch.State.RUNNING, started_at=timezone.now())
-    storage = storages["quarantine"]
-    intake = Intake(batch.submission, batch)
-    done = set(batch.items.values_list("name", flat=True))
-    try:
-        for staged in batch.staged:
-            if not storage.exists(staged["storage"]):
-                continue  # taken by an earlier run of this task
-            if staged["name"] in done:
-                storage.delete(staged["storage"])
-                continue
-            with storage.open(staged["storage"], "rb") as fh:
-                data = fh.read()
-            items = intake.take_any(data, staged["name"])
-            if len(items) > 1:  # a zip: the total grows by its entries
-                IntakeBatch.objects.filter(pk=batch.pk).update(total=F("total") + len(items) - 1)
-            storage.delete(staged["storage"])
-    except Exception as exc:  # noqa: BLE001 - record, then let the queue see the failure
-        IntakeBatch.objects.filter(pk=batch.pk).update(
-            state=IntakeBatch.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
-        )
-        raise
-    return intake.finish()

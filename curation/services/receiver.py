@@ -1,73 +1,108 @@
-"""A DICOM C-STORE receiver (pynetdicom). The called AE title selects the submission; each
-association becomes one intake batch."""
+"""The DICOM C-STORE receiver (pynetdicom), as PACS administrators expect one to behave.
+
+* The called AE title selects the submission; an unknown one is refused at association
+  (A-ASSOCIATE-RJ, permanent, "called AE title not recognised"), before any data is sent.
+* Every transfer syntax the engine can decode is accepted (uncompressed, deflate, RLE, JPEG
+  baseline/extended/lossless, JPEG-LS, JPEG 2000 — whatever pydicom's installed decoders take).
+* C-STORE is answered once the file is durably received (written and fsynced into the staging
+  storage); de-identification and indexing happen in workers (`curation.services.staging`), so a
+  slow database never holds a sender. One association is one batch; files are named by their
+  position ("C-STORE #12"), never by an original UID.
+* C-ECHO (Verification) is answered.
+"""
 import io
 import logging
 import threading
 
 from django.db import close_old_connections
 from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
 from ..models import IntakeBatch, Submission
-from .intake import Intake, start_batch
+from . import staging
+from .intake import supported_transfer_syntax
 
 logger = logging.getLogger(__name__)
 
 STATUS_SUCCESS = 0x0000
-STATUS_REFUSED = 0xA700  # out of resources (used here: no submission for this AE title)
-STATUS_CANNOT_UNDERSTAND = 0xC000
+STATUS_OUT_OF_RESOURCES = 0xA700
+QUEUE_EVERY = 100  # files staged between two wake-ups of the workers during an association
+REJECT_PERMANENT, SOURCE_SERVICE_USER, CALLED_AE_NOT_RECOGNISED = 0x01, 0x01, 0x07
 
 
 def _text(value) -> str:
     return (value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")).strip()
 
 
+def accepted_transfer_syntaxes() -> list[str]:
+    """Every transfer syntax pydicom knows and can decode here, uncompressed ones first."""
+    syntaxes = [str(ts) for ts in AllTransferSyntaxes if supported_transfer_syntax(ts)]
+    return sorted(syntaxes, key=lambda ts: (ts not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"), ts))
+
+
+class _Session:
+    def __init__(self, submission: Submission, calling: str):
+        self.submission = submission
+        self.calling = calling
+        self.batch: IntakeBatch | None = None
+        self.count = 0
+
+
 class Receiver:
     def __init__(self):
-        self._sessions: dict[int, Intake] = {}
+        self._sessions: dict[int, _Session] = {}
         self._lock = threading.Lock()
 
-    def _session(self, assoc) -> Intake | None:
-        key = id(assoc)
-        with self._lock:
-            if key in self._sessions:
-                return self._sessions[key]
-        # The title the sender called is in its A-ASSOCIATE request (our own AE title is "TCIA").
-        called = _text(assoc.requestor.primitive.called_ae_title)
-        calling = _text(assoc.requestor.primitive.calling_ae_title)
+    def handle_requested(self, event):
+        """Refuse an association whose called AE title is no submission's."""
+        close_old_connections()
+        primitive = event.assoc.requestor.primitive
+        called, calling = _text(primitive.called_ae_title), _text(primitive.calling_ae_title)
         submission = Submission.objects.select_related("collection").filter(ae_title=called).first()
         if submission is None:
-            return None
-        batch = start_batch(submission=submission, source=IntakeBatch.Source.DICOM, label=f"C-STORE from {calling}")
-        intake = Intake(submission, batch)
+            logger.warning("association from %s refused: called AE title not recognised", calling[:16])
+            event.assoc.acse.send_reject(REJECT_PERMANENT, SOURCE_SERVICE_USER, CALLED_AE_NOT_RECOGNISED)
+            event.assoc.kill()  # as pynetdicom's own rejections do: returns once the A-ASSOCIATE-RJ is out
+            return
         with self._lock:
-            self._sessions[key] = intake
-        return intake
+            self._sessions[id(event.assoc)] = _Session(submission, calling)
 
     def handle_store(self, event):
         close_old_connections()
-        intake = self._session(event.assoc)
-        if intake is None:
-            logger.warning("C-STORE refused: no submission for called AE title")
-            return STATUS_REFUSED
+        with self._lock:
+            session = self._sessions.get(id(event.assoc))
+        if session is None:  # cannot happen: the association was refused
+            return STATUS_OUT_OF_RESOURCES
         buffer = io.BytesIO()
         buffer.write(b"\x00" * 128 + b"DICM")
         write_file_meta_info(buffer, event.file_meta, enforce_standard=True)
         buffer.write(event.request.DataSet.getvalue())
-        item = intake.take(buffer.getvalue(), f"{event.request.AffectedSOPInstanceUID}.dcm")
-        return STATUS_CANNOT_UNDERSTAND if item.outcome == "rejected" else STATUS_SUCCESS
+        try:
+            if session.batch is None:
+                session.batch = staging.open_batch(submission=session.submission, source=IntakeBatch.Source.DICOM,
+                                                   label=f"C-STORE from {session.calling}", closed=False)
+            session.count += 1
+            staging.stage(session.batch, name=None, data=buffer.getvalue(), position=session.count)
+        except Exception as exc:  # noqa: BLE001 - the sender is told to try again; nothing was kept
+            logger.error("C-STORE not stored (%s)", type(exc).__name__)
+            return STATUS_OUT_OF_RESOURCES
+        if session.count % QUEUE_EVERY == 1:
+            staging.enqueue(session.batch)
+        return STATUS_SUCCESS
 
     def handle_release(self, event):
         with self._lock:
-            intake = self._sessions.pop(id(event.assoc), None)
-        if intake is not None:
-            intake.finish()
+            session = self._sessions.pop(id(event.assoc), None)
+        if session is not None and session.batch is not None:
+            staging.close(session.batch)
         close_old_connections()
 
     def handlers(self):
         return [
+            (evt.EVT_REQUESTED, self.handle_requested),
             (evt.EVT_C_STORE, self.handle_store),
             (evt.EVT_RELEASED, self.handle_release),
             (evt.EVT_ABORTED, self.handle_release),
@@ -76,9 +111,12 @@ class Receiver:
 
 def make_ae() -> AE:
     ae = AE(ae_title="TCIA")
-    ae.supported_contexts = AllStoragePresentationContexts
+    syntaxes = accepted_transfer_syntaxes()
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, syntaxes)
     ae.add_supported_context(Verification)
-    # Any called AE title is accepted at association time; C-STORE answers per submission.
+    # The called AE title selects the submission (checked in handle_requested), so pynetdicom's
+    # own check against "TCIA" is off.
     ae.require_called_aet = False
     ae.maximum_pdu_size = 0
     return ae

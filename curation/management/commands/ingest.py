@@ -1,4 +1,9 @@
-"""manage.py ingest PATH --collection SLUG: take a folder (or file, or zip) into a submission."""
+"""manage.py ingest PATH --collection SLUG: take a folder (or file, or zip) into a submission.
+
+`--retry BATCH` takes the failed and rejected files of a batch again (their kept originals);
+`--resume BATCH` goes on with a batch whose worker died. Both run here, with a progress bar.
+"""
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -6,19 +11,54 @@ from tqdm import tqdm
 
 from collections_app.models import Collection
 from curation.models import IntakeBatch, Submission
+from curation.services import staging
 from curation.services.intake import Intake, start_batch
 from curation.services.submissions import create_submission
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def walk(root: Path):
+    """(path, refusal) for every file under `root` in a stable order. Symbolic links are
+    followed only while they stay inside `root`; one that leads out is refused, never read."""
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        here = Path(dirpath)
+        for name in list(dirnames):
+            link = here / name
+            if link.is_symlink() and not _inside(link.resolve(), real_root):
+                yield link, "a symbolic link to a folder outside the ingested folder: not followed"
+        for name in sorted(filenames):
+            path = here / name
+            if path.is_symlink():
+                target = path.resolve()
+                if not _inside(target, real_root):
+                    yield path, "a symbolic link to a file outside the ingested folder: not followed"
+                    continue
+                if not target.is_file():
+                    yield path, "a symbolic link to nothing readable: not followed"
+                    continue
+            yield path, ""
 
 
 class Command(BaseCommand):
     help = "De-identify and ingest DICOM files (a folder, a file or a zip) into a collection's submission."
 
     def add_arguments(self, parser):
-        parser.add_argument("path")
-        parser.add_argument("--collection", required=True, help="Collection slug (its submission is created if needed).")
+        parser.add_argument("path", nargs="?")
+        parser.add_argument("--collection", help="Collection slug (its submission is created if needed).")
+        parser.add_argument("--retry", type=int, metavar="BATCH", help="take the failed and rejected files of BATCH again")
+        parser.add_argument("--resume", type=int, metavar="BATCH", help="go on with a batch whose worker stopped")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, path, collection, no_progress=False, **options):
+    def handle(self, path=None, collection=None, retry=None, resume=None, no_progress=False, **options):
+        if retry or resume:
+            return self._again(retry or resume, retry=bool(retry), no_progress=no_progress)
+        if not path or not collection:
+            raise CommandError("give PATH and --collection SLUG (or --retry/--resume BATCH)")
         root = Path(path)
         if not root.exists():
             raise CommandError(f"{root}: no such file or folder")
@@ -27,21 +67,50 @@ class Command(BaseCommand):
         except Collection.DoesNotExist:
             raise CommandError(f"no collection with slug {collection!r}") from None
         submission = Submission.objects.filter(collection=coll).first() or create_submission(collection=coll)
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        files = list(walk(root)) if root.is_dir() else [(root, "")]
         batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, label=str(root), total=len(files))
+        owner = staging.owner_id()
+        staging.claim(batch.pk, owner)
         intake = Intake(submission, batch)
-        for file in tqdm(files, unit="file", disable=no_progress, desc="ingest"):
-            try:
-                data = file.read_bytes()
-            except OSError as exc:
-                intake.reject(str(file.relative_to(root) if root.is_dir() else file.name), f"cannot read: {exc.strerror}", None)
-                continue
-            name = str(file.relative_to(root)) if root.is_dir() else file.name
-            intake.take_any(data, name)
-        batch = intake.finish()
+        try:
+            for n, (file, refusal) in enumerate(tqdm(files, unit="file", disable=no_progress, desc="ingest")):
+                name = str(file.relative_to(root)) if root.is_dir() else file.name
+                if refusal:
+                    intake.reject(name, refusal)
+                    continue
+                try:
+                    size = file.stat().st_size
+                    with file.open("rb") as fh:
+                        intake.take_file(fh, name, size)
+                except OSError as exc:
+                    intake.reject(name, f"cannot read: {exc.strerror}")
+                if n % 200 == 199:
+                    staging.renew(batch.pk, owner)
+            batch = intake.finish()
+        finally:
+            staging.release(batch.pk, owner)
+        self._report(staging.recount(batch))
+
+    def _again(self, batch_id, *, retry, no_progress):
+        try:
+            batch = IntakeBatch.objects.get(pk=batch_id)
+        except IntakeBatch.DoesNotExist:
+            raise CommandError(f"no intake batch {batch_id}") from None
+        if retry:
+            count = staging.retry(batch, queue=False)
+            self.stdout.write(f"Batch {batch.pk}: retrying {count} file(s)")
+        waiting = batch.staged_files.filter(state="waiting").count()
+        bar = tqdm(total=waiting, unit="file", disable=no_progress, desc="ingest")
+        batch = staging.process_batch(batch.pk, progress=lambda staged: bar.update(1))
+        bar.close()
+        if batch.lease_owner and batch.state != "done":
+            raise CommandError(f"batch {batch.pk} is being taken by {batch.lease_owner}; try again when its lease ends")
+        self._report(batch)
+
+    def _report(self, batch):
         self.stdout.write(
             f"Batch {batch.pk}: {batch.processed} files — {batch.accepted} accepted, {batch.unchanged} unchanged, "
-            f"{batch.conflicts} conflicting UIDs (flagged), {batch.rejected} rejected"
+            f"{batch.conflicts} conflicting UIDs (flagged), {batch.rejected} rejected, {batch.failed} failed"
         )
-        for item in batch.items.filter(outcome="rejected"):
-            self.stdout.write(self.style.WARNING(f"  rejected {item.name}: {item.reason}"))
+        for item in batch.items.filter(outcome__in=["rejected", "failed"], superseded_by__isnull=True):
+            self.stdout.write(self.style.WARNING(f"  {item.outcome} {item.name}: {item.reason}"))
