@@ -5,10 +5,13 @@ The views parse parameters, resolve the caller (an optional Bearer token, else t
 else the public), and hand over to `queries`, `extras` and `downloads`.
 """
 import logging
+import math
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from api.throttling import throttled
 
 from . import downloads, extras, formats, tokens
 from .context import Ctx
@@ -73,6 +76,12 @@ def resolve_user(request):
         return response
 
 
+def too_many(wait: float) -> HttpResponse:
+    response = text_response(f"Too many requests: try again in {math.ceil(wait)} seconds.", 429)
+    response["Retry-After"] = str(math.ceil(wait))
+    return response
+
+
 @csrf_exempt
 def service(request, generation: str, endpoint: str):
     if generation not in GENERATIONS:
@@ -81,6 +90,9 @@ def service(request, generation: str, endpoint: str):
     if isinstance(user, HttpResponse):
         return user
     request.user = user
+    wait = throttled(request)
+    if wait is not None:
+        return too_many(wait)
     params = _params(request)
     strict = generation != "v1"
 
@@ -143,6 +155,9 @@ def service(request, generation: str, endpoint: str):
 @require_POST
 def oauth_token(request):
     """`POST /nbia-api/oauth/token`, form-encoded, as TCIA's Keycloak proxy (reference §4)."""
+    wait = throttled(request)
+    if wait is not None:
+        return too_many(wait)
     data = request.POST
     grant = data.get("grant_type", "")
     try:
