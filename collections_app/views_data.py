@@ -13,6 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tcia.core.permissions import get_visible_or_404, require_curator
+from tcia.core.redirects import redirect_next, safe_next
 
 from . import access
 from .models import Collection, CollectionVersion, Series
@@ -200,7 +201,7 @@ def cart(request):
         elif action == "clear":
             ids = set()
         request.session[CART_KEY] = sorted(ids)
-        return redirect(request.POST.get("next") or reverse("data_cart"))
+        return redirect_next(request, reverse("data_cart"))
     series = released_series(request.user).filter(pk__in=_cart_ids(request)).select_related("collection", "subject", "study")
     return render(request, "collections_app/data_cart.html", {
         "series": series, "images": sum(s.image_count for s in series), "bytes": sum(s.total_bytes for s in series),
@@ -262,9 +263,9 @@ def agreement(request, slug):
         else:
             access.accept_agreement(user=request.user, collection=collection)
             messages.success(request, "Agreement accepted; you can now download this collection.")
-            return redirect(request.POST.get("next") or reverse("data_series", args=[collection.slug]))
+            return redirect_next(request, reverse("data_series", args=[collection.slug]))
     return render(request, "collections_app/data_agreement.html", {
-        "collection": collection, "accepted": accepted, "next": request.GET.get("next", ""),
+        "collection": collection, "accepted": accepted, "next": safe_next(request, ""),
     })
 
 

@@ -16,6 +16,7 @@ from collections_app.models import Collection, Image, Series, Status, StoredFile
 from curation.dicom import render as dicom_render
 from tcia.core import roles
 from tcia.core.permissions import curator_required
+from tcia.core.redirects import redirect_next
 
 from . import derived, keymap, services
 from .gates import gate
@@ -98,7 +99,7 @@ def assign(request, pk):
         raise Http404("No such curator")
     services.assign(series=series, assignee=assignee, actor=request.user)
     messages.success(request, f"Series {series.series_number or series.pk} assigned to {assignee or 'nobody'}.")
-    return redirect(request.POST.get("next") or reverse("curation:review:collection", args=[series.collection.slug]))
+    return redirect_next(request, reverse("curation:review:collection", args=[series.collection.slug]))
 
 
 @curator_required
