@@ -204,6 +204,8 @@ def schema_org(request, doi: DOI, record: dict, downloads_list=None) -> dict:
 
 def _jsonld(data: dict) -> str:
     text = json.dumps(data, ensure_ascii=False)
+    # safe: JSON inside <script type="application/ld+json">; with <, > and & escaped no value
+    # can close the element or open markup.
     return mark_safe(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
@@ -227,7 +229,8 @@ def landing_context(request, doi: DOI) -> dict:
     ctx = {
         "doi": doi, "record": record, "title": record["titles"][0]["title"],
         "creators": record["creators"], "style": style, "styles": [(k, label) for k, (_, label) in citations.STYLES.items()],
-        "citation_html": mark_safe(citations.formatted(record, style, html=True)),
+        # safe: formatted_html escapes every field and keeps only the style's emphasis tags.
+        "citation_html": mark_safe(citations.formatted_html(record, style)),
         "citation_text": citations.formatted(record, style),
         "exports": [(key, FORMATS[key][0], reverse("doi:export", args=[key, doi.doi])) for key in FORMATS],
         "abstract": next((d["description"] for d in record.get("descriptions", []) if d["descriptionType"] == "Abstract"), ""),

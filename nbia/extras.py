@@ -9,6 +9,7 @@ from django.utils.html import escape, linebreaks
 
 from collections_app.models import Collection, WikiPage
 from collections_app.selectors import series_files
+from collections_app.services.wiki import sanitize
 
 from .context import Ctx
 from .queries import ApiError, required, series_base, series_uid_list, yes_no
@@ -28,7 +29,7 @@ def get_collection_descriptions(request, ctx: Ctx, params):
         qs = qs.filter(short_name__iexact=name.strip())
     collections = list(qs.order_by("short_name").only("id", "short_name", "summary", "description", "slug"))
     pages = {
-        p.collection_id: p.current.html
+        p.collection_id: sanitize(p.current.html)  # today's wiki rules, also for older revisions
         for p in WikiPage.objects.filter(collection__in=collections, slug="overview", current__isnull=False).select_related("current")
     }
     out = []
