@@ -131,12 +131,9 @@ def doi_viewset():
         filterset_fields = ["kind", "state"]
 
         def get_queryset(self):
-            qs = DOI.objects.select_related("collection", "version")
-            if not self.staff():
-                qs = qs.exclude(state="draft").filter(
-                    collection__isnull=True
-                ) | qs.exclude(state="draft").filter(collection__in=Collection.objects.visible_to(self.request.user))
-            return qs
+            from doi.selectors import findable_dois
+
+            return findable_dois(self.request.user).select_related("collection", "version")
 
     return DOIViewSet
 

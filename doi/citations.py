@@ -136,8 +136,12 @@ def formatted_html(record: dict, style: str = DEFAULT_STYLE) -> str:
     emphasis kept, and nothing outside CITATION_TAGS (checked again with nh3)."""
     import nh3
 
+    from django.utils.safestring import mark_safe
+
     text = formatted(record, style, html=True)
-    return nh3.clean(text, tags=CITATION_TAGS, attributes={}, strip_comments=True)
+    # safe: every field was escaped before formatting (_PROTECT), and nh3 keeps nothing but
+    # attribute-less CITATION_TAGS of what the style added.
+    return mark_safe(nh3.clean(text, tags=CITATION_TAGS, attributes={}, strip_comments=True))
 
 
 def formatted(record: dict, style: str = DEFAULT_STYLE, *, html: bool = False) -> str:
