@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection, Status
 from tcia.core.permissions import curator_required, get_visible_or_404
+from tcia.core.params import int_param
 
 from .forms import SubjectMapImportForm, SubjectRenameForm, SubmissionForm, UploadForm
 from .models import IntakeBatch, QuarantinedFile, SubjectMapping, Submission
@@ -89,7 +90,7 @@ def batch_detail(request, pk):
 @curator_required
 def batch_status(request, pk):
     batch = get_visible_or_404(IntakeBatch.objects.all(), request.user, pk=pk)
-    since = int(request.GET.get("since", "0") or 0)
+    since = int_param(request, "since", 0, minimum=0)
     items = [
         {"id": i.pk, "name": i.name, "outcome": i.outcome, "label": i.get_outcome_display(), "reason": i.reason}
         for i in batch.items.filter(pk__gt=since)[:500]

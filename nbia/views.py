@@ -38,9 +38,6 @@ DOWNLOAD_ENDPOINTS = {
     "getSingleImage": (downloads.get_single_image, ("SeriesInstanceUID", "SOPInstanceUID")),
 }
 
-SERVER_ERROR = "Server was not able to process your request"
-
-
 def text_response(message: str, status: int) -> HttpResponse:
     return HttpResponse(message.encode("utf-8"), status=status, content_type="text/plain; charset=utf-8")
 
@@ -134,7 +131,8 @@ def service(request, generation: str, endpoint: str):
     try:
         fmt = formats.normalise(params.get("format"), spec.default_format)
     except formats.UnknownFormat:
-        return text_response(SERVER_ERROR, 500)
+        # NBIA itself answers 500 here; a client's typo is a 400 that says what is allowed.
+        return text_response(f"Unknown format: the format parameter must be one of {', '.join(formats.FORMATS)}.", 400)
     if endpoint == "getSeries" and generation == "v4" and fmt == "json":
         try:
             text = get_series_json_pg(ctx, params)

@@ -104,9 +104,13 @@ def test_unknown_parameter_is_400_naming_allowed_ones(client, archive):
     assert "Allowed parameters are: [" in text and "Collection" in text and "SeriesInstanceUID" in text
 
 
-def test_unknown_format_is_500(client, archive):
-    response = client.get(V4 + "getCollectionValues", {"format": "yaml"})
-    assert response.status_code == 500 and b"Server was not able to process your request" in response.content
+@pytest.mark.parametrize("endpoint", ["getCollectionValues", "getSeries", "getPatient"])
+def test_unknown_format_is_a_400_that_names_the_choices(client, archive, endpoint):
+    # NBIA answers 500 "Server was not able to process your request"; a typo is the client's error.
+    response = client.get(V4 + endpoint, {"format": "xyz"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "format" in text and "json" in text and "csv" in text
 
 
 def test_format_is_case_insensitive(client, archive):
