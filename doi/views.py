@@ -356,8 +356,11 @@ def subset_detail(request, pk):
     if subset.requested_by_id != request.user.pk and not roles.is_curator(request.user):
         raise Http404("Not found")
     doi = DOI.objects.filter(subset=subset).first()
+    # The requester sees the series of collections they may still read (not of one back in curation).
+    items = subset.items.filter(series__collection__in=access.data_collections(request.user))
     return render(request, "doi/subset_detail.html", {
-        "subset": subset, "doi": doi, "items": subset.items.select_related("series__collection", "series__subject", "version"),
+        "subset": subset, "doi": doi, "items": items.select_related("series__collection", "series__subject", "version"),
+        "withheld": subset.items.count() - items.count(),
         "is_curator": roles.is_curator(request.user),
     })
 
