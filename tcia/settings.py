@@ -251,7 +251,7 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", TCIA_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(31_536_000 if TCIA_HTTPS else 0)))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", TCIA_HTTPS)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", TCIA_HTTPS)
 # Behind a TLS-terminating proxy, the proxy's X-Forwarded-Proto says whether the client used
 # HTTPS. Only set this when the proxy always writes (or strips) that header.
 if env_bool("DJANGO_BEHIND_PROXY", False):
