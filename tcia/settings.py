@@ -216,6 +216,7 @@ from csp.constants import NONCE  # noqa: E402  (the marker django-csp replaces b
 INSTALLED_APPS += ["csp", "axes"]
 # CSP on every response; axes last, as its documentation asks, so it sees the final response.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware") + 1, "tcia.core.middleware.RejectNulMiddleware")
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
 

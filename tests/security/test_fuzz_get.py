@@ -81,3 +81,11 @@ def test_no_get_view_answers_500_to_bad_input():
                     failures.append(f"{name} as {role}: {response.status_code} for {url} with every parameter {bad!r}")
     assert len(probes) > 140
     assert not failures, f"{len(failures)} server errors:\n" + "\n".join(failures[:40])
+
+
+@pytest.mark.django_db
+def test_nul_characters_are_a_400_with_a_reason(client):
+    for response in (client.get("/", {"q": "lung\x00"}), client.post("/cart/", {"action": "add", "next": "/\x00"}),
+                     client.get("/nbia-api/services/v4/getSeries", {"Collection": "\x00"})):
+        assert response.status_code == 400
+        assert b"NUL" in response.content
