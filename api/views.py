@@ -18,7 +18,7 @@ from drf_spectacular.openapi import AutoSchema
 from rest_framework import viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 
 from collections_app.models import Collection, CollectionVersion, Image, Series, Study, Subject
 from collections_app.selectors import released_series
@@ -37,7 +37,9 @@ class ArchiveViewSet(viewsets.ReadOnlyModelViewSet):
     throttle_classes = [AnonThrottle, UserThrottle]
     pagination_class = IdCursorPagination
     filter_backends = [DjangoFilterBackend]
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    # JSON only: DRF's browsable pages carry inline scripts the Content-Security-Policy refuses;
+    # people read the API at /api/docs/ (Swagger UI, served from our own files).
+    renderer_classes = [JSONRenderer]
 
     def staff(self) -> bool:
         return roles.is_curator(self.request.user)
