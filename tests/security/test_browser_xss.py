@@ -81,6 +81,17 @@ def _register_and_propose(page, base, ct, lung):
     page.check(f"input[name=modalities][value='{ct.pk}']")
     page.check(f"input[name=anatomic_sites][value='{lung.pk}']")
     page.select_option("#id_deidentification", "ps315")
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_load_state()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from proposals import services
+    from proposals.models import Proposal
+
+    proposal = Proposal.objects.get()
+    services.add_attachment(proposal=proposal, user=proposal.submitter,
+                            uploaded=SimpleUploadedFile(payload("attachment")[:120] + ".pdf", b"%PDF-1.4\n"))
+    page.goto(f"{base}/proposals/{proposal.pk}/edit/")
     page.get_by_role("button", name="Submit to the committee").click()
     page.wait_for_load_state()
 
@@ -128,6 +139,14 @@ def test_no_payload_runs_on_any_page(live_server):
         version = publish_through_curation(collection, curator, notes=payload("notes"))
         collection.refresh_from_db()
         series = Series.objects.filter(collection=collection).first()
+        # The checks read the DICOM descriptions. (A tag edit runs as a task, which in this
+        # transactional test would close the test's database connection: corrections are left out.)
+        from curation.checks import services as checks
+        from curation.checks.models import Finding
+
+        checks.run_checks(collection=collection, actor=curator, checks=["consistency_series", "rules", "completeness"])
+        image = series.images.order_by("pk").first()
+        finding = Finding.objects.filter(collection=collection).first()
 
         # A curator writes the wiki page in the browser.
         _login(page, base, curator.username, "pw-cur")
@@ -186,6 +205,7 @@ def test_no_payload_runs_on_any_page(live_server):
         ]
         reader_pages = [(f"/doi/subsets/{subset.pk}/", "xss-subset-title")]
         submitter_pages = [("/proposals/", "xss-title"), (f"/proposals/{proposal.pk}/", "xss-description"),
+                           (f"/proposals/{proposal.pk}/", "xss-attachment"),
                            ("/proposals/notifications/", "xss-title")]
         committee_pages = [("/proposals/board/", "xss-title"), (f"/proposals/{proposal.pk}/", "xss-answer")]
         staff_pages = [
@@ -194,6 +214,8 @@ def test_no_payload_runs_on_any_page(live_server):
             (f"/curation/submissions/{submission.pk}/subjects/", None),
             (f"/curation/checks/{collection.slug}/", "xss-title"), (f"/curation/checks/{collection.slug}/corrections/", None),
             (f"/curation/phi/{collection.slug}/", "xss-series"), ("/curation/review/", "xss-title"),
+            (f"/curation/checks/history/image/{image.pk}/", None),
+            *([(f"/curation/checks/findings/{finding.pk}/", None)] if finding else []),
             (f"/curation/review/c/{collection.slug}/", "xss-series"), (f"/curation/review/series/{series.pk}/", "xss-series"),
             (f"/curation/review/series/{series.pk}/view/", "xss-series"),
             (f"/collections/{collection.slug}/publish/", "xss-notes"), ("/doi/subsets/", "xss-subset-title"),
