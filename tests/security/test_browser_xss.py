@@ -190,7 +190,7 @@ def test_no_payload_runs_on_any_page(live_server):
         version_doi = DOI.objects.get(version=version)
 
         public_pages = [
-            ("/", "xss-title"), (f"/?q=xss", "xss-title"), (f"/collections/{collection.slug}/", "xss-wiki"),
+            ("/", "xss-title"), ("/?q=xss", "xss-title"), (f"/collections/{collection.slug}/", "xss-wiki"),
             (f"/collections/{collection.slug}/pages/overview/history/", "xss-wiki-comment"),
             (f"/collections/{collection.slug}/pages/overview/revisions/2/", "xss-wiki"),
             (f"/collections/{collection.slug}/pages/overview/diff/?a=1&b=2", "xss-wiki"),
