@@ -149,7 +149,8 @@ def load():
         for s in range(1, COLLECTIONS * SERIES_PER_COLLECTION + 1):
             for i in range(1, IMAGES_PER_SERIES + 1):
                 n += 1
-                yield {"id": n, "series_id": s, "sop_instance_uid": uid(3, s, i),
+                yield {"id": n, "collection_id": (s - 1) // SERIES_PER_COLLECTION + 1, "series_id": s,
+                       "sop_instance_uid": uid(3, s, i),
                        "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2", "instance_number": i, "acquisition_number": 1,
                        "stored_file_id": (i - 1) % FILES + 1, "file_size": FILE_SIZE,
                        "transfer_syntax_uid": "1.2.840.10008.1.2.1", "rows": 512, "columns": 512}

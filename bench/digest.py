@@ -58,7 +58,7 @@ def build(images: int, per_series: int):
                 for i in range(per_series)
             ])
             Image.objects.bulk_create([
-                Image(series=series, sop_instance_uid=f"1.2.9.{s}.1.{i}", sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+                Image(collection=series.collection, series=series, sop_instance_uid=f"1.2.9.{s}.1.{i}", sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
                       instance_number=i + 1, stored_file=f, file_size=f.size) for i, f in enumerate(files)
             ])
             VersionEntry.objects.bulk_create([

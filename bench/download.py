@@ -49,7 +49,7 @@ def build(files: int, size: int):
                                    modality="CT", series_number="1", series_description="bench")
     for i in range(files):
         sf = store_bytes(os.urandom(size))
-        Image.objects.create(series=series, sop_instance_uid=f"1.2.3.4.1.1.{i + 1}", instance_number=i + 1, stored_file=sf, file_size=sf.size)
+        Image.objects.create(collection=collection, series=series, sop_instance_uid=f"1.2.3.4.1.1.{i + 1}", instance_number=i + 1, stored_file=sf, file_size=sf.size)
     return publish(collection, actor=None, notes="bench")
 
 

@@ -4,6 +4,8 @@ The index (Subject → Study → Series → Image) holds the DICOM attributes th
 the metadata digest expose, so those answers never open a DICOM file. Series carry their image
 count and byte total so catalogue and API aggregates stay cheap at tens of millions of images.
 """
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -89,6 +91,10 @@ class CollectionQuerySet(models.QuerySet):
         return self.public()
 
 
+def new_uid_namespace() -> str:
+    return secrets.token_hex(16)
+
+
 class Collection(models.Model):
     slug = models.SlugField(max_length=80, unique=True, validators=[slug_validator], help_text="URL name.")
     title = models.CharField(max_length=200, unique=True, help_text="Full name, e.g. 'RIDER Lung CT'.")
@@ -122,6 +128,15 @@ class Collection(models.Model):
     citation_note = models.TextField(blank=True, help_text="Extra attribution the submitters ask for.")
     data_use_agreement = models.TextField(
         blank=True, help_text="Terms a user must accept before downloading a limited-access collection."
+    )
+    uid_namespace = models.CharField(
+        max_length=64,
+        blank=True,
+        default=new_uid_namespace,
+        editable=False,
+        help_text="Keys this collection's UID remapping together with TCIA_DEID_SECRET, so the same original "
+        "UID gets another new UID in every collection (docs/deid.md). Empty only for collections that "
+        "received files before namespacing existed: they keep the archive-wide mapping.",
     )
     # Figures computed from the index by services.stats.refresh_collection_stats; never edited by hand.
     subject_count = models.PositiveIntegerField(default=0, editable=False)
@@ -352,6 +367,10 @@ class ImageQuerySet(models.QuerySet):
 class Image(models.Model):
     """One DICOM instance. `stored_file` points at its current bytes; corrections repoint it."""
 
+    collection = models.ForeignKey(
+        Collection, on_delete=models.PROTECT, related_name="images", editable=False,
+        help_text="The series' collection, repeated so the database itself holds one row per SOP Instance UID per collection.",
+    )
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="images")
     sop_instance_uid = models.CharField(max_length=64, db_index=True, validators=[uid_validator])
     sop_class_uid = models.CharField(max_length=64, blank=True)
@@ -374,8 +393,9 @@ class Image(models.Model):
         ordering = ["instance_number", "sop_instance_uid"]
         indexes = [models.Index(fields=["series", "instance_number"], name="image_series_instance_idx")]
         constraints = [
-            # The same SOP Instance UID may arrive twice with different bytes; the checks flag it.
-            models.UniqueConstraint(fields=["series", "sop_instance_uid", "stored_file"], name="image_unique_content"),
+            # One image per instance per collection. A resend with other content is kept beside it
+            # (curation.ConflictingFile) and flagged by the duplicate-SOP check, never indexed twice.
+            models.UniqueConstraint(fields=["collection", "sop_instance_uid"], name="image_unique_in_collection"),
         ]
 
     def __str__(self):

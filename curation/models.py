@@ -199,6 +199,34 @@ class IntakeItem(models.Model):
         ordering = ["id"]
 
 
+class ConflictingFile(models.Model):
+    """A file received for a SOP Instance UID the collection already holds, with other content
+    (pixel values or a header value; an encoding difference is not one: see
+    curation.dicom.compare). Its de-identified bytes stay in the archive store; the index keeps
+    one image per instance, and the duplicate-SOP check flags it while the image holds other
+    bytes: a curator keeps the indexed file (waives the finding) or switches the image to this
+    one (an audited correction, which can be undone)."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="conflicting_files")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="conflicts",
+                              help_text="The indexed image with the same SOP Instance UID.")
+    stored_file = models.ForeignKey(StoredFile, on_delete=models.PROTECT, related_name="+",
+                                    help_text="The de-identified bytes that were received and not indexed.")
+    differences = models.JSONField(default=list, blank=True,
+                                   help_text="Attributes whose values differ ('PixelData' when pixel values do).")
+    pixels_differ = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = StaffOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["image", "stored_file"], name="conflict_unique_file")]
+
+    def __str__(self):
+        return f"{self.image.sop_instance_uid}: {', '.join(self.differences[:4])}"
+
+
 class QuarantinedFile(models.Model):
     """A rejected original, kept for curators to inspect; purged by `manage.py purge_quarantine`."""
 

@@ -17,6 +17,23 @@ class IndexError_(ValueError):
     """A dataset lacks what the index needs (named in the message)."""
 
 
+class OwnedElsewhere(IndexError_):
+    """A UID of the dataset already belongs to another collection. Each collection owns its
+    subjects, studies, series and images: nothing is ever filed into another collection's rows."""
+
+    def __init__(self, attribute: str, owner: Collection):
+        self.attribute, self.owner = attribute, owner
+        super().__init__(
+            f"its {attribute} already belongs to collection '{owner.title}', and a collection's objects are its own: "
+            "not filed. Remap UIDs for this submission (turn off the 'retain UIDs' option), or send the file to that collection."
+        )
+
+
+def check_owner(row, attribute: str, collection: Collection):
+    if row.collection_id != collection.pk:
+        raise OwnedElsewhere(attribute, Collection.objects.only("title").get(pk=row.collection_id))
+
+
 def _text(ds, keyword: str, limit: int) -> str:
     value = ds.get(keyword)
     if value is None or value == "":
@@ -86,6 +103,7 @@ def _series_for(collection: Collection, ds, patient_id: str) -> Series:
             "admitting_diagnoses_description": _text(ds, "AdmittingDiagnosesDescription", 200),
         },
     )
+    check_owner(study, "StudyInstanceUID", collection)
     pixel_spacing = ds.get("PixelSpacing")
     series, _ = Series.objects.get_or_create(
         series_instance_uid=str(ds.SeriesInstanceUID).strip(),
@@ -108,14 +126,17 @@ def _series_for(collection: Collection, ds, patient_id: str) -> Series:
             "annotations_flag": _text(ds, "Modality", 16) in {"RTSTRUCT", "SEG", "SR", "PR"},
         },
     )
+    check_owner(series, "SeriesInstanceUID", collection)
     return series
 
 
 def index_dataset(*, collection: Collection, ds, stored_file: StoredFile, now=None, cache: dict | None = None) -> IndexResult:
     """Create or find Subject/Study/Series/Image for `ds`, whose bytes are `stored_file`.
 
-    Re-indexing the same SOP Instance UID with the same bytes changes nothing. The same UID
-    with other bytes is kept as a second Image row, for the duplicate checks to find.
+    Lookups are scoped to `collection`: a study, series or image UID that another collection
+    holds raises OwnedElsewhere. Re-indexing the SOP Instance UID of an image the collection
+    holds returns that image (created=False) whatever the bytes: intake decides before calling
+    whether other bytes are the same content or a conflict (kept beside, never a second row).
     `cache` (a dict the caller keeps for one batch) remembers the series rows already found,
     which saves three queries for every image after the first of a series.
     """
@@ -137,11 +158,12 @@ def index_dataset(*, collection: Collection, ds, stored_file: StoredFile, now=No
             series = _series_for(collection, ds, patient_id)
             if cache is not None:
                 cache[series_uid] = series
-        existing = Image.objects.filter(series=series, sop_instance_uid=sop_uid, stored_file=stored_file).first()
-        if existing is not None:
+        for existing in Image.objects.filter(sop_instance_uid=sop_uid):
+            check_owner(existing, "SOPInstanceUID", collection)
             return IndexResult(existing, False)
         position = ds.get("ImagePositionPatient")
         image = Image.objects.create(
+            collection=collection,
             series=series,
             sop_instance_uid=sop_uid,
             sop_class_uid=_text(ds, "SOPClassUID", 64),
@@ -202,11 +224,13 @@ def reindex_image(*, image: Image, ds, stored_file: StoredFile) -> Image:
         ):
             subject, _ = Subject.objects.get_or_create(collection=collection, patient_id=patient_id)
             study, _ = Study.objects.get_or_create(study_instance_uid=study_uid, defaults={"collection": collection, "subject": subject})
+            check_owner(study, "StudyInstanceUID", collection)
             if study.subject_id != subject.pk:
                 Study.objects.filter(pk=study.pk).update(subject=subject)
             series, _ = Series.objects.get_or_create(
                 series_instance_uid=series_uid, defaults={"collection": collection, "subject": subject, "study": study}
             )
+            check_owner(series, "SeriesInstanceUID", collection)
             if (series.study_id, series.subject_id) != (study.pk, subject.pk):
                 Series.objects.filter(pk=series.pk).update(study=study, subject=subject)
             Series.objects.filter(pk=old_series.pk).update(
@@ -218,11 +242,15 @@ def reindex_image(*, image: Image, ds, stored_file: StoredFile) -> Image:
         else:
             series = old_series
             Series.objects.filter(pk=series.pk).update(total_bytes=F("total_bytes") + stored_file.size - image.file_size)
+        sop_uid = str(ds.get("SOPInstanceUID", image.sop_instance_uid)).strip()
+        if sop_uid != image.sop_instance_uid:
+            for other in Image.objects.filter(sop_instance_uid=sop_uid).exclude(collection=collection):
+                check_owner(other, "SOPInstanceUID", collection)
         Image.objects.filter(pk=image.pk).update(
             series=series,
             stored_file=stored_file,
             file_size=stored_file.size,
-            sop_instance_uid=str(ds.get("SOPInstanceUID", image.sop_instance_uid)).strip(),
+            sop_instance_uid=sop_uid,
             instance_number=_int(ds, "InstanceNumber"),
             acquisition_number=_int(ds, "AcquisitionNumber"),
             transfer_syntax_uid=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),

@@ -98,37 +98,42 @@ def _fmt_counts(counter: Counter) -> str:
 # ── duplicates ──────────────────────────────────────────────────────────────────────────────
 
 def check_duplicate_sop(ctx: Context) -> list[FindingData]:
-    groups = defaultdict(list)
-    for image in ctx.images:
-        groups[image.sop_instance_uid].append(image)
+    """A SOP Instance UID received again with other content (intake keeps one image per UID and
+    the other file beside it, curation.ConflictingFile). Same content in another encoding is
+    not a duplicate: intake recorded it as unchanged."""
+    from curation.models import ConflictingFile
+
+    by_image = {image.pk: image for image in ctx.images}
     out = []
-    for uid, images in groups.items():
-        if len(images) < 2:
-            continue
-        hashes = {ctx.pixel_hash(i) for i in images}
-        headers = [ctx.facts[i.stored_file_id].header if i.stored_file_id in ctx.facts else {} for i in images]
-        differing = sorted({k for h in headers for k in h if len({str(x.get(k)) for x in headers}) > 1})
-        first = images[0]
-        if len(hashes) > 1:
+    conflicts = (ConflictingFile.objects.filter(collection=ctx.collection).select_related("stored_file")
+                 .order_by("image_id", "pk"))
+    for conflict in conflicts:
+        image = by_image.get(conflict.image_id)
+        if image is None or image.stored_file_id == conflict.stored_file_id:
+            continue  # the image now holds these very bytes (a curator chose them)
+        uid = image.sop_instance_uid
+        headers = [d for d in conflict.differences if d != "PixelData"]
+        also = f" (headers also differ in {', '.join(headers[:8])})" if headers else ""
+        common = dict(
+            subject=image.series.subject, study=image.series.study, series=image.series, images=[image],
+            uids={"SOPInstanceUID": uid, "files": [image.stored_file.sha256, conflict.stored_file.sha256]},
+            fix={"op": "use_received", "conflict": conflict.pk, "images": [image.pk]},
+            fix_label="Use the file received later instead (the indexed one stays in the history)",
+        )
+        if conflict.pixels_differ:
             out.append(FindingData(
                 "duplicate_sop", "error", "image",
-                f"SOP Instance UID {uid} is used by {len(images)} files with conflicting pixel data"
-                + (f" (headers also differ in {', '.join(differing[:8])})" if differing else ""),
-                key=f"conflict:{uid}", subject=first.series.subject, study=first.series.study, series=first.series,
-                images=images, uids={"SOPInstanceUID": uid, "files": [i.stored_file.sha256 for i in images]},
-                details={"kind": "conflicting", "differing": differing},
-                fix={"op": "new_uid", "images": [i.pk for i in images[1:]]},
-                fix_label=f"Give the {len(images) - 1} later cop{'y' if len(images) == 2 else 'ies'} a new SOP Instance UID",
+                f"SOP Instance UID {uid} was received again with conflicting pixel data{also}",
+                key=f"conflict:{uid}:{conflict.stored_file.sha256}",
+                details={"kind": "conflicting", "differing": conflict.differences}, **common,
             ))
         else:
             out.append(FindingData(
                 "duplicate_sop", "warning", "image",
-                f"SOP Instance UID {uid} is used by {len(images)} files with identical pixel data"
-                + (f"; headers differ in {', '.join(differing[:8])}" if differing else "; headers identical")
-                + ". Keep one copy.",
-                key=f"identical:{uid}", subject=first.series.subject, study=first.series.study, series=first.series,
-                images=images, uids={"SOPInstanceUID": uid, "files": [i.stored_file.sha256 for i in images]},
-                details={"kind": "identical", "differing": differing},
+                f"SOP Instance UID {uid} was received again with identical pixel data; headers differ in "
+                f"{', '.join(headers[:8])}. Keep one (waive to keep the indexed file).",
+                key=f"headers:{uid}:{conflict.stored_file.sha256}",
+                details={"kind": "headers", "differing": conflict.differences}, **common,
             ))
     return out
 
@@ -142,7 +147,7 @@ def check_duplicate_pixels(ctx: Context) -> list[FindingData]:
     out = []
     for digest, images in groups.items():
         if len({i.sop_instance_uid for i in images}) < 2:
-            continue  # one UID twice: the duplicate-SOP check reports it
+            continue  # one instance: nothing duplicated
         subjects = sorted({i.series.subject.patient_id for i in images})
         series = {i.series_id for i in images}
         locs = [{"subject": i.series.subject.patient_id, "series": i.series.series_instance_uid, "sop": i.sop_instance_uid}

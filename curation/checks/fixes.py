@@ -8,6 +8,7 @@ A spec is {"op": ..., image selection, op arguments}:
 * ``replace``  from, to [, paths]     replace a value wherever it occurs (any UI/text element; used
                                        to repoint a reference)
 * ``new_uid``                         give each image a new SOP Instance UID under our UID root
+* ``use_received``, ``conflict``       switch the image to a conflicting file received later
 * ``phi``      rules: [{path, vr, value, action: remove|replace|shift|hash, arg}]
 
 Images: ``images`` (list of Image pks) or ``select`` {"scope": collection|subject|study|series|image, "pk": n}.
@@ -187,6 +188,22 @@ def build_mutation(spec: dict):
             return [Change("SOPInstanceUID", old, uid)]
 
         return mutate
+    if op == "use_received":
+        def mutate(ds, image):
+            from curation.models import ConflictingFile
+            from curation.services.corrections import Change, read_stored_dataset
+
+            conflict = ConflictingFile.objects.select_related("stored_file").get(pk=spec["conflict"], image=image)
+            received = read_stored_dataset(conflict.stored_file)
+            changes = [Change(name, "(indexed file)", "(received file)") for name in conflict.differences]
+            # The image takes the received dataset whole; its bytes were de-identified on intake.
+            ds.clear()
+            ds.update(received)
+            ds.file_meta = received.file_meta
+            ds.preamble = received.preamble
+            return changes
+
+        return mutate
     if op == "phi":
         rules = [dict(r, tokens=parse_path(r["path"].replace("[*]", "[*]"))) for r in spec["rules"]]
 
@@ -244,6 +261,8 @@ def describe(spec: dict) -> str:
         return "; ".join(f"replace {a} → {b}" for a, b in pairs)
     if op == "new_uid":
         return "new SOP Instance UID"
+    if op == "use_received":
+        return "use the file received later"
     if op == "phi":
         return "; ".join(f"{r['path']} {r['action']}" for r in spec["rules"])[:250]
     return op or "?"

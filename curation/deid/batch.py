@@ -38,6 +38,7 @@ class BatchConfig:
     offset_range: tuple = TCIA_OFFSET_RANGE
     safe_private_csv: Path | None = None
     masks_csv: Path | None = None
+    uid_namespace: str = ""  # e.g. the collection's name: the same original UID maps differently per namespace
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _make_engine(cfg: BatchConfig, subjects) -> Deidentifier:
     safe = SafePrivateDictionary.load(cfg.safe_private_csv) if cfg.safe_private_csv else None
     masks = MaskRules.load_csv(cfg.masks_csv) if cfg.masks_csv else None
     return Deidentifier(profile=Profile.from_names(cfg.profile), uid_root=cfg.uid_root, secret=cfg.secret,
-                        subjects=subjects, safe_private=safe, masks=masks)
+                        subjects=subjects, safe_private=safe, masks=masks, uid_namespace=cfg.uid_namespace)
 
 
 def _init_worker(cfg: BatchConfig, entries: dict):

@@ -22,6 +22,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.pixels.utils import get_expected_length
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
@@ -111,10 +112,10 @@ class Deidentifier:
                  secret: bytes | str = b"", subjects=None,
                  safe_private: SafePrivateDictionary | None = None, masks: MaskRules | None = None,
                  on_element: Callable[[str, str, object], None] | None = None, table=None,
-                 fill_value: int = 0):
+                 fill_value: int = 0, uid_namespace: str = ""):
         self.profile = profile or Profile.tcia_default()
         self.compiled: CompiledProfile = self.profile.compile(table)
-        self.uids = UIDRemapper(uid_root, secret)
+        self.uids = UIDRemapper(uid_root, secret, namespace=uid_namespace)
         self.resolver = as_resolver(subjects)
         if safe_private is None and self.profile.has("retainSafePrivate"):
             safe_private = SafePrivateDictionary.load_default()
@@ -707,14 +708,23 @@ def _check_truncated(ds, name):
         ts = ds.file_meta.get("TransferSyntaxUID")
         pd = d[0x7FE00010]
         if ts is not None and not ts.is_compressed and isinstance(pd, (RawDataElement, DataElement)):
-            try:
-                expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
-                            * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated)) // 8
-            except (AttributeError, ValueError, TypeError):
+            expected = _expected_pixel_bytes(ds)
+            if expected is None:
                 return
             have = len(pd.value) if pd.value is not None else 0
             if have < expected:
                 raise DeidError(f"{name}: truncated DICOM file: PixelData has {have} of {expected} bytes")
+
+
+def _expected_pixel_bytes(ds) -> int | None:
+    """Bytes of native Pixel Data as PS3.5 8.1.1 defines them, computed by pydicom itself: chroma
+    subsampled YBR_FULL_422 (2 samples' worth per pixel), bit-packed 1-bit data (rounded up to a
+    whole byte), every frame. The odd-length padding byte is not part of it. None when the
+    attributes it needs are missing or unreadable (the file is not judged then)."""
+    try:
+        return int(get_expected_length(ds, unit="bytes"))
+    except (AttributeError, ValueError, TypeError, KeyError):
+        return None
 
 
 def write_dicom(ds: Dataset, dst) -> None:

@@ -1,4 +1,9 @@
-"""Deterministic UID remapping: ``root + "." + decimal(HMAC-SHA256(secret, uid))``."""
+"""Deterministic UID remapping: ``root + "." + decimal(HMAC-SHA256(key, uid))``.
+
+The key is the secret itself, or, with a namespace (each collection has one), a key derived
+from both: ``HMAC-SHA256(secret, "uid-namespace:" + namespace)``. The same original UID then
+maps to a different new UID in every namespace, and to the same one every time within it.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +25,7 @@ class UIDRemapper:
     and well-known instance UID of pydicom's UID dictionary).
     """
 
-    def __init__(self, root: str, secret: bytes, cache_size: int = 200_000):
+    def __init__(self, root: str, secret: bytes, cache_size: int = 200_000, namespace: str = ""):
         root = root.strip().rstrip(".")
         if not _ROOT_RE.match(root) or len(root) > MAX_ROOT_LEN:
             raise ValueError(f"invalid UID root {root!r} (digits and dots, at most {MAX_ROOT_LEN} chars)")
@@ -31,6 +36,9 @@ class UIDRemapper:
         self.root = root
         self._prefix = root + "."
         self._secret = bytes(secret)
+        if namespace:
+            self._secret = hmac.new(self._secret, b"uid-namespace:" + namespace.encode("utf-8"), hashlib.sha256).digest()
+        self.namespace = namespace
         self._cache: dict = {}
         self._cache_size = cache_size
 

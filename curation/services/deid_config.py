@@ -93,4 +93,5 @@ def build_deidentifier(submission: Submission, on_element=None) -> Deidentifier:
         safe_private=safe_private_dictionary(),
         masks=mask_rules(),
         on_element=on_element,
+        uid_namespace=submission.collection.uid_namespace,
     )

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from collections_app.models import Image
-from collections_app.services.indexing import index_dataset
+from collections_app.services.indexing import IndexError_, check_owner, index_dataset
 from collections_app.services.stats import refresh_collection_stats
 from collections_app.services.storage import store_bytes
 from curation.deid import DeidError, read_dicom, write_dicom
 
 from .. import hooks
-from ..models import IntakeBatch, IntakeItem, QuarantinedFile, Submission
+from ..models import ConflictingFile, IntakeBatch, IntakeItem, QuarantinedFile, Submission
 from .deid_config import build_deidentifier
 from .zips import is_zip, iter_zip
 
@@ -88,6 +88,9 @@ class Intake:
             return self._take(data, name)
         except Rejected as exc:
             return self.reject(name, str(exc), data)
+        except IndexError_ as exc:  # e.g. a UID another collection owns
+            self._index_cache.clear()
+            return self.reject(name, str(exc), data)
         except Exception:
             self._index_cache.clear()  # a rolled-back transaction may have created cached rows
             raise
@@ -116,33 +119,57 @@ class Intake:
         out = io.BytesIO()
         write_dicom(ds, out)
         clean = out.getvalue()
+        sop_uid = str(ds.SOPInstanceUID).strip()
+        for attempt in (1, 2):
+            try:
+                return self._file(ds, clean, sop_uid, name, result.warnings)
+            except IntegrityError:
+                # Another worker indexed the same instance (or its study or series) between our
+                # lookup and our insert; the transaction is gone, so look again once.
+                self._index_cache.clear()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _file(self, ds, clean: bytes, sop_uid: str, name: str, warnings: list) -> IntakeItem:
+        """Index `clean` (the de-identified bytes of `ds`) in one short transaction: a new
+        instance, the same content again (unchanged, whatever the encoding), or other content
+        under a known SOP Instance UID (a conflict: kept beside the image and flagged)."""
+        collection = self.submission.collection
+        held = None
+        for image in Image.objects.filter(sop_instance_uid=sop_uid).select_related("stored_file"):
+            check_owner(image, "SOPInstanceUID", collection)
+            held = image
+        sha = hashlib.sha256(clean).hexdigest()
+        reason = ""
         with transaction.atomic():
-            stored = store_bytes(clean)
-            sop_uid = str(ds.SOPInstanceUID)
-            known_files = set(
-                Image.objects.filter(series__collection=self.submission.collection, sop_instance_uid=sop_uid)
-                .values_list("stored_file_id", flat=True)
-            )
-            if stored.pk in known_files:
-                outcome = IntakeItem.Outcome.UNCHANGED
-            elif known_files:
-                outcome = IntakeItem.Outcome.CONFLICT
+            if held is not None and held.stored_file.sha256 == sha:
+                outcome, image, stored = IntakeItem.Outcome.UNCHANGED, held, held.stored_file
+            elif held is not None:
+                differing = content_differences(held, clean)
+                if not differing:
+                    outcome, image, stored = IntakeItem.Outcome.UNCHANGED, held, held.stored_file
+                    reason = "the same instance in another encoding: nothing changed"
+                else:
+                    outcome, image = IntakeItem.Outcome.CONFLICT, held
+                    stored = store_bytes(clean)
+                    ConflictingFile.objects.get_or_create(
+                        image=held, stored_file=stored,
+                        defaults={"collection": collection, "differences": differing,
+                                  "pixels_differ": "PixelData" in differing},
+                    )
+                    reason = conflict_reason(differing)
             else:
                 outcome = IntakeItem.Outcome.ACCEPTED
-            indexed = index_dataset(collection=self.submission.collection, ds=ds, stored_file=stored, cache=self._index_cache)
-            if indexed.created and self.collector is not None:
-                hooks.run_ingest_hooks(submission=self.submission, image=indexed.image, elements=self.collector.elements,
-                                       dataset=ds)
+                stored = store_bytes(clean)
+                indexed = index_dataset(collection=collection, ds=ds, stored_file=stored, cache=self._index_cache)
+                image = indexed.image
+                if indexed.created and self.collector is not None:
+                    hooks.run_ingest_hooks(submission=self.submission, image=image, elements=self.collector.elements,
+                                           dataset=ds)
             item = IntakeItem.objects.create(
-                batch=self.batch,
-                name=name[:500],
-                outcome=outcome,
-                reason="same SOP Instance UID as an image already received, with other content: kept and flagged"
-                if outcome == IntakeItem.Outcome.CONFLICT
-                else "",
-                warnings=result.warnings[:20],
-                image=indexed.image,
-                stored_file=stored,
+                batch=self.batch, name=name[:500], outcome=outcome, reason=reason, warnings=warnings[:20],
+                image=image, stored_file=stored,
             )
             counter = {"accepted": "accepted", "unchanged": "unchanged", "conflict": "conflicts"}[outcome]
             IntakeBatch.objects.filter(pk=self.batch.pk).update(
@@ -179,6 +206,27 @@ class Intake:
         IntakeBatch.objects.filter(pk=self.batch.pk).update(state=IntakeBatch.State.DONE, finished_at=timezone.now())
         self.batch.refresh_from_db()
         return self.batch
+
+
+def content_differences(held: Image, clean: bytes) -> list[str]:
+    """What differs between the held image's bytes and `clean` (empty: the same content)."""
+    import pydicom
+
+    from curation.dicom.compare import differences
+
+    with storages["archive"].open(held.stored_file.storage_name, "rb") as fh:
+        held_ds = pydicom.dcmread(fh)
+        return differences(held_ds, pydicom.dcmread(io.BytesIO(clean)))
+
+
+def conflict_reason(differing: list[str]) -> str:
+    pixels = "PixelData" in differing
+    headers = [d for d in differing if d != "PixelData"]
+    what = "pixel values differ" if pixels else ""
+    if headers:
+        listed = ", ".join(headers[:8]) + (f" and {len(headers) - 8} more" if len(headers) > 8 else "")
+        what = f"{what}; header values differ in {listed}" if what else f"header values differ in {listed}"
+    return f"known SOP Instance UID with other content ({what}): kept beside the image and flagged for a curator"
 
 
 def _strip_name(message: str, name: str) -> str:

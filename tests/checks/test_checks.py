@@ -54,9 +54,12 @@ def planted():
     files = [d for d, _ in a]
     # 1. the same SOP Instance UID with other pixels (conflicting content)
     conflicting = series("PAT-A", "a-study", "a-ct", images=1, pixel_seed=7)[0][0]
-    # 2. the same SOP Instance UID, same pixels, a header value we do not compare changed
+    # 2. the same SOP Instance UID, same pixels, one header value changed
     identical = copy.deepcopy(a[1][0])
     identical.ContentTime = "101010"
+    # 2b. the same instance again in another encoding: the same content, not a duplicate
+    implicit = copy.deepcopy(a[3][0])
+    implicit.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
     # 3. the same pixels under another subject
     stolen = copy.deepcopy(a[2][0])
     stolen.PatientID, stolen.PatientName = "PAT-B", "Doe^B"
@@ -78,7 +81,7 @@ def planted():
     # 8. a file dciodvfy rejects: a CT without its Type 1 ImageType, alone in its series
     bad = series("PAT-A", "a-study", "a-bad", images=1, series_number=9)[0][0]
     del bad.ImageType
-    ingest(submission, files + [conflicting, identical, stolen] + desc + gap + [struct, dose]
+    ingest(submission, files + [conflicting, identical, implicit, stolen] + desc + gap + [struct, dose]
            + [d for d, _ in b] + [foreign, bad])
     return submission, {"a": a, "desc": desc, "gap": gap, "dose": dose, "foreign": foreign, "bad": bad, "plan": plan}
 
@@ -90,9 +93,11 @@ def test_every_planted_defect_is_found(planted):
     text = describe(collection)
 
     dup = {f.details["kind"]: f for f in findings(collection, "duplicate_sop")}
+    assert set(dup) == {"conflicting", "headers"}, text  # the re-encoded resend is no duplicate
     assert dup["conflicting"].severity == "error" and "conflicting pixel data" in dup["conflicting"].message
-    assert dup["conflicting"].fix["op"] == "new_uid"
-    assert dup["identical"].severity == "warning" and "identical pixel data" in dup["identical"].message
+    assert dup["conflicting"].fix["op"] == "use_received"
+    assert dup["headers"].severity == "warning" and "identical pixel data" in dup["headers"].message
+    assert "ContentTime" in dup["headers"].message
 
     pixels = [f for f in findings(collection, "duplicate_pixels") if f.severity == "error"]
     assert len(pixels) == 1 and "2 subjects" in pixels[0].message, text

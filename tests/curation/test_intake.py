@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from collections_app.models import Image, Series
 from curation import hooks
-from curation.models import IntakeBatch, IntakeItem, QuarantinedFile, SubjectMapping, original_key
+from curation.models import ConflictingFile, IntakeBatch, IntakeItem, QuarantinedFile, SubjectMapping, original_key
 from curation.services.intake import Intake, start_batch
 from curation.services.submissions import import_subject_map
 
@@ -174,10 +174,12 @@ def test_same_uid_with_other_content_is_kept_and_flagged(curator_client):
     submission = make_submission()
     upload(curator_client, submission, SimpleUploadedFile("a.dcm", sample_bytes()))
     upload(curator_client, submission, SimpleUploadedFile("b.dcm", sample_bytes(SeriesDescription="changed content")))
-    assert Image.objects.count() == 2
-    assert len(set(Image.objects.values_list("sop_instance_uid", flat=True))) == 1
+    image = Image.objects.get()  # one image per instance: the other content is kept beside it
     item = IntakeItem.objects.get(name="b.dcm")
-    assert item.outcome == "conflict" and "flagged" in item.reason
+    assert item.outcome == "conflict" and "flagged" in item.reason and "SeriesDescription" in item.reason
+    conflict = ConflictingFile.objects.get()
+    assert conflict.image == image and conflict.stored_file == item.stored_file != image.stored_file
+    assert conflict.differences == ["SeriesDescription"] and not conflict.pixels_differ
 
 
 def test_imported_subject_map_is_used_and_stores_no_original_ids(curator):

@@ -26,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--date-offset-range", default=f"{TCIA_OFFSET_RANGE[0]}:{TCIA_OFFSET_RANGE[1]}",
                             help="range of per-subject date offsets in days, MIN:MAX")
         parser.add_argument("--uid-root", default=DEFAULT_UID_ROOT)
+        parser.add_argument("--uid-namespace", default="",
+                            help="keys UID remapping with the secret (use one per collection: the same original "
+                                 "UID then gets a different new UID in each)")
         parser.add_argument("--secret-file", default=None,
                             help="file holding the UID hashing secret (created if missing)")
         parser.add_argument("--safe-private", default=None, help="safe-private dictionary CSV")
@@ -45,7 +48,7 @@ class Command(BaseCommand):
         cfg = BatchConfig(in_dir=o["in_dir"], out_dir=o["out_dir"], profile=o["options"],
                           subjects_csv=o["subjects"], uid_root=o["uid_root"], secret=secret,
                           workers=max(1, o["workers"]), prefix=o["prefix"], offset_range=(lo, hi),
-                          safe_private_csv=o["safe_private"], masks_csv=o["masks"])
+                          safe_private_csv=o["safe_private"], masks_csv=o["masks"], uid_namespace=o["uid_namespace"])
         try:
             summary = run_batch(cfg, progress=not o["no_progress"], log=self.stderr.write)
         except (NotADirectoryError, ValueError) as exc:
