@@ -1,8 +1,25 @@
-"""Who may download what. Reading metadata follows Collection.visible_to; downloading a
-limited-access collection also needs a login and an accepted data use agreement."""
+"""Who may read what: the one place that decides, for pages, downloads, the REST and NBIA APIs
+and DICOMweb alike (docs/security.md).
+
+Two levels:
+
+- **Catalogue level** — that a collection exists, its title, description, wiki pages, license,
+  figures (counts, modalities, sizes), versions and DOIs. Anyone may read these of a public
+  collection (published or retired); curators and admins of every collection
+  (`can_see_collection`, i.e. `Collection.objects.visible_to`).
+- **Data level** — anything that names a subject, study, series or image: DICOM headers,
+  subject IDs and UIDs in lists, digests, manifests, REST detail, NBIA rows, the files
+  themselves. A public-access collection's data are open to all; a limited-access one's only
+  to users who accepted its current data use agreement (a token acts as its user); curators
+  and admins read everything (`can_read_data`, `data_collections`).
+
+A collection that is not public (draft, in curation) is invisible at both levels to everyone
+but curators and admins; what points at it (subsets, derived datasets, DOI lists) hides it too.
+"""
 import hashlib
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from tcia.core import roles
 from tcia.core.audit import log
@@ -22,7 +39,26 @@ def has_accepted(user, collection: Collection) -> bool:
     ).exists()
 
 
-def can_download(user, collection: Collection) -> bool:
+def accepted_collection_ids(user) -> set[int]:
+    """Limited-access collections whose current agreement `user` accepted (one query)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    rows = DataUseAcceptance.objects.filter(user=user, collection__access=Access.LIMITED).values_list(
+        "collection_id", "agreement_sha256", "collection__data_use_agreement"
+    )
+    return {
+        cid for cid, sha, text in rows
+        if sha == hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+    }
+
+
+def can_see_collection(user, collection: Collection) -> bool:
+    """Catalogue level: the collection's page, figures, versions and DOIs."""
+    return roles.is_curator(user) or collection.is_public
+
+
+def can_read_data(user, collection: Collection) -> bool:
+    """Data level: subjects, series and images, their headers, digests, manifests and files."""
     if roles.is_curator(user):
         return True
     if not collection.is_public:
@@ -30,6 +66,19 @@ def can_download(user, collection: Collection) -> bool:
     if collection.access == Access.PUBLIC:
         return True
     return has_accepted(user, collection)
+
+
+# Downloading is reading the data.
+can_download = can_read_data
+
+
+def data_collections(user) -> QuerySet:
+    """The collections whose data `user` may read, as a queryset to filter by
+    (`Series.objects.filter(collection__in=data_collections(user))`)."""
+    visible = Collection.objects.visible_to(user)
+    if roles.is_curator(user):
+        return visible
+    return visible.filter(Q(access=Access.PUBLIC) | Q(pk__in=sorted(accepted_collection_ids(user))))
 
 
 @transaction.atomic

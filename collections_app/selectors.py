@@ -9,11 +9,20 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from .models import CollectionVersion, Image, Series, StoredFile, VersionEntry
+from .models import PUBLIC_STATUSES, CollectionVersion, Image, Series, StoredFile, VersionEntry
 
 
-def released_series(user=None) -> QuerySet:
-    return Series.objects.visible_to(user).filter(date_released__isnull=False, collection__status__in=("published", "retired"))
+def released_series(user=None, *, catalogue: bool = False) -> QuerySet:
+    """Released series whose data `user` may read (collections_app.access.data_collections).
+
+    catalogue=True widens this to every released series of a collection the user may see,
+    including limited-access ones whose agreement the user has not accepted: only for figures
+    and value lists that name no subject, study or series (NBIA counts), and for downloads that
+    then refuse with the way forward (log in, accept the agreement)."""
+    from .access import data_collections
+
+    base = Series.objects.visible_to(user) if catalogue else Series.objects.filter(collection__in=data_collections(user))
+    return base.filter(date_released__isnull=False, collection__status__in=PUBLIC_STATUSES)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tcia.core.permissions import get_visible_or_404, require_curator
+from tcia.core.redirects import redirect_next, safe_next
 
 from . import access
 from .models import Collection, CollectionVersion, Series
@@ -91,6 +92,9 @@ def version_manifest(request, version_id):
     version = _version_or_404(request, version_id)
     if version.withdrawn_at:
         return _gone(request, version)
+    refused = _download_check(request, [version.collection])
+    if refused:
+        return refused  # a manifest lists series UIDs: data level
     series_uids, study_uids = _selection_args(request)
     selection = downloads.version_selection(version, series_uids=series_uids, study_uids=study_uids)
     return manifest_response(request, selection, downloads.version_package_name(version), when=version.created_at)
@@ -100,6 +104,9 @@ def version_digest(request, version_id, per="image"):
     version = _version_or_404(request, version_id)
     if version.withdrawn_at:
         return _gone(request, version)
+    refused = _download_check(request, [version.collection])
+    if refused:
+        return refused  # the digest holds header values of every image: data level
     rows = digest.series_csv(version) if per == "series" else digest.image_csv(version)
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, digest.filename(version, per))
@@ -143,7 +150,9 @@ def version_file(request, version_id, sop_uid):
 
 def series_zip(request, uid):
     """The latest published files of one series (or a study with ?study=1 semantics via study_zip)."""
-    series = get_object_or_404(released_series(request.user).select_related("collection"), series_instance_uid=uid)
+    # Catalogue level, so that a limited series answers with the way forward (403), not a 404.
+    series = get_object_or_404(released_series(request.user, catalogue=True).select_related("collection"),
+                               series_instance_uid=uid)
     refused = _download_check(request, [series.collection])
     if refused:
         return refused
@@ -154,7 +163,7 @@ def series_zip(request, uid):
 
 
 def study_zip(request, uid):
-    qs = released_series(request.user).filter(study__study_instance_uid=uid)
+    qs = released_series(request.user, catalogue=True).filter(study__study_instance_uid=uid)
     collections = {s.collection for s in qs.select_related("collection")}
     if not collections:
         raise Http404("No released series in this study.")
@@ -200,7 +209,7 @@ def cart(request):
         elif action == "clear":
             ids = set()
         request.session[CART_KEY] = sorted(ids)
-        return redirect(request.POST.get("next") or reverse("data_cart"))
+        return redirect_next(request, reverse("data_cart"))
     series = released_series(request.user).filter(pk__in=_cart_ids(request)).select_related("collection", "subject", "study")
     return render(request, "collections_app/data_cart.html", {
         "series": series, "images": sum(s.image_count for s in series), "bytes": sum(s.total_bytes for s in series),
@@ -229,10 +238,20 @@ def cart_manifest(request):
     return manifest_response(request, selection, "cart")
 
 
-def subset_zip(request, pk):
+def _published_subset_or_404(request, pk):
+    """A published subset all of whose collections the user may see (else a 404: a subset of a
+    collection back in curation names nothing to the public)."""
     from doi.models import DatasetStatus, Subset
+    from doi.selectors import subset_visible
 
     subset = get_object_or_404(Subset, pk=pk, status=DatasetStatus.PUBLISHED)
+    if not subset_visible(subset, request.user):
+        raise Http404("No such subset.")
+    return subset
+
+
+def subset_zip(request, pk):
+    subset = _published_subset_or_404(request, pk)
     selection = downloads.subset_selection(subset)
     refused = _download_check(request, {p.series.collection for p in selection})
     if refused:
@@ -241,10 +260,12 @@ def subset_zip(request, pk):
 
 
 def subset_manifest(request, pk):
-    from doi.models import DatasetStatus, Subset
-
-    subset = get_object_or_404(Subset, pk=pk, status=DatasetStatus.PUBLISHED)
-    return manifest_response(request, downloads.subset_selection(subset), f"subset-{subset.pk}", when=subset.decided_at)
+    subset = _published_subset_or_404(request, pk)
+    selection = downloads.subset_selection(subset)
+    refused = _download_check(request, {p.series.collection for p in selection})
+    if refused:
+        return refused
+    return manifest_response(request, selection, f"subset-{subset.pk}", when=subset.decided_at)
 
 
 # Data use agreement ---------------------------------------------------------------------------
@@ -262,9 +283,9 @@ def agreement(request, slug):
         else:
             access.accept_agreement(user=request.user, collection=collection)
             messages.success(request, "Agreement accepted; you can now download this collection.")
-            return redirect(request.POST.get("next") or reverse("data_series", args=[collection.slug]))
+            return redirect_next(request, reverse("data_series", args=[collection.slug]))
     return render(request, "collections_app/data_agreement.html", {
-        "collection": collection, "accepted": accepted, "next": request.GET.get("next", ""),
+        "collection": collection, "accepted": accepted, "next": safe_next(request, ""),
     })
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection, Status
 from tcia.core.permissions import curator_required, get_visible_or_404
+from tcia.core.params import int_param
 
 from .forms import SubjectMapImportForm, SubjectRenameForm, SubmissionForm, UploadForm
 from .models import IntakeBatch, QuarantinedFile, SubjectMapping, Submission
@@ -169,13 +170,11 @@ def batch_detail(request, pk):
 @curator_required
 def batch_status(request, pk):
     batch = get_visible_or_404(IntakeBatch.objects.all(), request.user, pk=pk)
-    since = request.GET.get("since", "0") or "0"
-    if not since.isdigit():
-        return JsonResponse({"error": "since: an item number (a whole number) was expected."}, status=400)
+    since = int_param(request, "since", 0, minimum=0)
     items = [
         {"id": i.pk, "name": i.name, "outcome": i.outcome, "label": i.get_outcome_display(), "reason": i.reason,
          "instance": i.image.sop_instance_uid if i.image_id else ""}
-        for i in batch.items.filter(pk__gt=int(since)).select_related("image")[:500]
+        for i in batch.items.filter(pk__gt=since).select_related("image")[:500]
     ]
     return JsonResponse(
         {

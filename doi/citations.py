@@ -109,13 +109,51 @@ def _style(key: str):
     return CitationStylesStyle(get_style_filepath(STYLES[key][0]), validate=False)
 
 
+# citeproc's HTML formatter copies field text into its output unescaped, so a title such as
+# "<script>…" would become markup. Before formatting, the characters that make markup are
+# swapped for private-use code points, which no case or quote transform touches; after it,
+# they come back as entities. The only markup left is then what the style itself adds.
+_PROTECT = {"&": "\ue000", "<": "\ue001", ">": "\ue002", '"': "\ue003", "'": "\ue004"}
+_RESTORE = {"\ue000": "&amp;", "\ue001": "&lt;", "\ue002": "&gt;", "\ue003": "&quot;", "\ue004": "&#x27;"}
+_PROTECT_TABLE = str.maketrans({**{c: None for c in _RESTORE}, **_PROTECT})
+_RESTORE_TABLE = str.maketrans(_RESTORE)
+# What the styles' markup may use when shown in a page: no attributes (so no style="…").
+CITATION_TAGS = {"i", "b", "em", "strong", "span", "sup", "sub", "small"}
+
+
+def _protected(value):
+    if isinstance(value, str):
+        return value.translate(_PROTECT_TABLE)
+    if isinstance(value, list):
+        return [_protected(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _protected(v) for k, v in value.items()}
+    return value
+
+
+def formatted_html(record: dict, style: str = DEFAULT_STYLE) -> str:
+    """The formatted reference as an HTML fragment: every field escaped, the style's own
+    emphasis kept, and nothing outside CITATION_TAGS (checked again with nh3)."""
+    import nh3
+
+    from django.utils.safestring import mark_safe
+
+    text = formatted(record, style, html=True)
+    # safe: every field was escaped before formatting (_PROTECT), and nh3 keeps nothing but
+    # attribute-less CITATION_TAGS of what the style added.
+    return mark_safe(nh3.clean(text, tags=CITATION_TAGS, attributes={}, strip_comments=True))
+
+
 def formatted(record: dict, style: str = DEFAULT_STYLE, *, html: bool = False) -> str:
-    """One formatted reference. Unknown styles fall back to APA."""
+    """One formatted reference. Unknown styles fall back to APA. With html=True the text fields
+    are escaped (see _PROTECT); use formatted_html for a fragment to put in a page."""
     from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
     from citeproc.source.json import CiteProcJSON
 
     style = style if style in STYLES else DEFAULT_STYLE
     item = csl_json(record)
+    if html:
+        item = _protected(item)
     source = CiteProcJSON([item])
     bib = CitationStylesBibliography(_style(style), source, formatter.html if html else formatter.plain)
     bib.register(Citation([CitationItem(item["id"])]))
@@ -125,6 +163,8 @@ def formatted(record: dict, style: str = DEFAULT_STYLE, *, html: bool = False) -
     # Styles print DOIs in different shapes; make sure every style carries the resolvable link.
     if item["DOI"] and item["DOI"].lower() not in text.lower():
         text = f"{text} {item['URL']}"
+    if html:
+        text = text.translate(_RESTORE_TABLE)
     return " ".join(text.split())
 
 

@@ -5,7 +5,8 @@ DataDescriptionURI) need: "https://doi.org/<concept doi>" or "" while the collec
 """
 from django.db.models import Count, Q, Sum
 
-from collections_app.models import Collection, CollectionVersion, Series, VersionEntry
+from collections_app.models import PUBLIC_STATUSES, Collection, CollectionVersion, Series, VersionEntry
+from tcia.core import roles
 
 from .models import DOI
 
@@ -89,9 +90,52 @@ def resolve(doi: str) -> DOI | None:
     return DOI.objects.filter(doi=doi.strip().lower()).select_related("collection", "version", "subset", "derived").first()
 
 
+def _hidden_collections():
+    return Collection.objects.exclude(status__in=PUBLIC_STATUSES)
+
+
+def subset_visible(subset, user) -> bool:
+    """Every collection the subset draws on is one `user` may see (catalogue level)."""
+    if roles.is_curator(user):
+        return True
+    return not subset.items.filter(series__collection__in=_hidden_collections()).exists()
+
+
+def doi_available(doi: DOI, user) -> bool:
+    """Whether the data a DOI names may be shown to `user`: its collection, or every collection
+    of its subset, is public (or the user is staff). An analysis-results DOI stands for its own
+    files; its sources that are not public are left out of its page instead."""
+    if roles.is_curator(user):
+        return True
+    if doi.kind == DOI.Kind.SUBSET:
+        return doi.subset is not None and subset_visible(doi.subset, user)
+    if doi.kind == DOI.Kind.DERIVED:
+        return True
+    collection = doi.collection or (doi.version.collection if doi.version_id else None)
+    return collection is not None and collection.is_public
+
+
+def findable_dois(user):
+    """The DOIs `user` may find in lists (the /doi/ list, the REST API): no drafts, and none
+    resting on a collection that is not public, except for staff."""
+    qs = DOI.objects.all()
+    if roles.is_curator(user):
+        return qs
+    hidden = _hidden_collections()
+    return (qs.exclude(state=DOI.State.DRAFT).exclude(collection__in=hidden).exclude(version__collection__in=hidden)
+            .exclude(subset__items__series__collection__in=hidden))
+
+
+def visible_sources(dataset, user):
+    """The source collections of an analysis-results dataset that `user` may see."""
+    return dataset.sources.filter(pk__in=Collection.objects.visible_to(user))
+
+
 def dois_pointing_to(collection: Collection) -> dict:
-    """Subset and derived DOIs that name `collection` as a source, for reverse relations."""
-    subsets = DOI.objects.filter(kind=DOI.Kind.SUBSET, subset__in=subsets_from(collection)).exclude(state=DOI.State.DRAFT)
+    """Subset and derived DOIs that name `collection` as a source, for reverse relations
+    (a subset that also draws on a collection that is not public is left out)."""
+    subsets = (DOI.objects.filter(kind=DOI.Kind.SUBSET, subset__in=subsets_from(collection)).exclude(state=DOI.State.DRAFT)
+               .exclude(subset__items__series__collection__in=_hidden_collections()))
     derived = DOI.objects.filter(
         Q(kind=DOI.Kind.DERIVED) & Q(derived__sources=collection) & Q(derived__status="published")
     ).exclude(state=DOI.State.DRAFT)

@@ -74,10 +74,25 @@ def _resolve_or_404(request, doi_str: str) -> DOI:
         raise Http404("Unknown DOI")
     if doi.state == DOI.State.DRAFT and not roles.is_curator(request.user):
         raise Http404("Unknown DOI")  # drafts do not resolve
-    collection = doi.collection or (doi.version.collection if doi.version_id else None)
-    if collection is not None and not collection.is_public and not roles.is_curator(request.user):
-        raise Http404("Unknown DOI")
     return doi
+
+
+def unavailable(request, doi: DOI, *, html: bool) -> HttpResponse | None:
+    """A DOI that was findable but whose collection is not public now (back in curation) answers
+    410 with its title and citation only: no figures, subjects, series or downloads."""
+    if selectors.doi_available(doi, request.user):
+        return None
+    if not html:
+        return HttpResponse("This dataset is not available at present.\n", status=410, content_type="text/plain")
+    record = metadata.build(doi)
+    style = citations.DEFAULT_STYLE
+    response = render(request, "doi/unavailable.html", {
+        "doi": doi, "title": record["titles"][0]["title"], "creators": record["creators"], "style": style,
+        "citation_html": citations.formatted_html(record, style),
+        "citation_text": citations.formatted(record, style),
+    }, status=410)
+    response["Link"] = f'<{doi.https}>; rel="cite-as"'
+    return response
 
 
 def is_withdrawn(doi: DOI) -> bool:
@@ -136,6 +151,9 @@ def resolver(request, doi):
                                 status=406, content_type="text/plain")
         response["Vary"] = "Accept"
         return response
+    gone = unavailable(request, doi, html=fmt == "html")
+    if gone is not None:
+        return gone
     if fmt != "html":
         return render_format(request, doi, fmt, params)
     return landing(request, doi)
@@ -145,6 +163,9 @@ def export(request, fmt, doi):
     doi = _resolve_or_404(request, doi)
     if fmt not in FORMATS:
         raise Http404("Unknown format")
+    gone = unavailable(request, doi, html=False)
+    if gone is not None:
+        return gone
     return render_format(request, doi, fmt, attachment=request.GET.get("download") == "1")
 
 
@@ -204,6 +225,8 @@ def schema_org(request, doi: DOI, record: dict, downloads_list=None) -> dict:
 
 def _jsonld(data: dict) -> str:
     text = json.dumps(data, ensure_ascii=False)
+    # safe: JSON inside <script type="application/ld+json">; with <, > and & escaped no value
+    # can close the element or open markup.
     return mark_safe(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
@@ -227,7 +250,7 @@ def landing_context(request, doi: DOI) -> dict:
     ctx = {
         "doi": doi, "record": record, "title": record["titles"][0]["title"],
         "creators": record["creators"], "style": style, "styles": [(k, label) for k, (_, label) in citations.STYLES.items()],
-        "citation_html": mark_safe(citations.formatted(record, style, html=True)),
+        "citation_html": citations.formatted_html(record, style),
         "citation_text": citations.formatted(record, style),
         "exports": [(key, FORMATS[key][0], reverse("doi:export", args=[key, doi.doi])) for key in FORMATS],
         "abstract": next((d["description"] for d in record.get("descriptions", []) if d["descriptionType"] == "Abstract"), ""),
@@ -261,7 +284,10 @@ def landing_context(request, doi: DOI) -> dict:
         subset = doi.subset
         ctx.update({
             "subset": subset, "facts": selectors.subset_facts(subset), "description": subset.description,
-            "items": subset.items.select_related("series__collection", "series__subject", "version"),
+            # Subject IDs and series UIDs are data level: items of a limited collection only for
+            # users who accepted its agreement.
+            "items": subset.items.filter(series__collection__in=access.data_collections(request.user))
+            .select_related("series__collection", "series__subject", "version"),
             "can_download": all(access.can_download(request.user, c) for c in {i.series.collection for i in subset.items.select_related("series__collection")}),
         })
         downloads_list = [(reverse("data_subset_zip", args=[subset.pk]), "application/zip")]
@@ -269,7 +295,8 @@ def landing_context(request, doi: DOI) -> dict:
         dataset = doi.derived
         ctx.update({
             "derived_dataset": dataset, "facts": selectors.derived_facts(dataset), "description": dataset.description,
-            "files": dataset.files.select_related("stored_file"), "sources": [(s, selectors.concept_doi(s)) for s in dataset.sources.all()],
+            "files": dataset.files.select_related("stored_file"),
+            "sources": [(s, selectors.concept_doi(s)) for s in selectors.visible_sources(dataset, request.user)],
             "can_download": True,
         })
         downloads_list = [(reverse("doi:derived_file", args=[dataset.slug, f.name]), "application/octet-stream") for f in dataset.files.all()]
@@ -329,8 +356,11 @@ def subset_detail(request, pk):
     if subset.requested_by_id != request.user.pk and not roles.is_curator(request.user):
         raise Http404("Not found")
     doi = DOI.objects.filter(subset=subset).first()
+    # The requester sees the series of collections they may still read (not of one back in curation).
+    items = subset.items.filter(series__collection__in=access.data_collections(request.user))
     return render(request, "doi/subset_detail.html", {
-        "subset": subset, "doi": doi, "items": subset.items.select_related("series__collection", "series__subject", "version"),
+        "subset": subset, "doi": doi, "items": items.select_related("series__collection", "series__subject", "version"),
+        "withheld": subset.items.count() - items.count(),
         "is_curator": roles.is_curator(request.user),
     })
 
@@ -425,5 +455,5 @@ def derived_file(request, slug, name):
 
 def doi_list(request):
     """Machine-friendly list of findable DOIs (for harvesters and the sitemap)."""
-    rows = DOI.objects.exclude(state=DOI.State.DRAFT).order_by("doi").values("doi", "kind", "state", "url")
+    rows = selectors.findable_dois(request.user).exclude(state=DOI.State.DRAFT).order_by("doi").values("doi", "kind", "state", "url")
     return JsonResponse({"dois": list(rows)})

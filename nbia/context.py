@@ -5,8 +5,8 @@ import time
 from functools import cached_property
 from dataclasses import dataclass, field
 
-from collections_app.access import agreement_digest
-from collections_app.models import LICENSE_SHORT, LICENSE_URLS, Access, Collection, DataUseAcceptance, License
+from collections_app.access import accepted_collection_ids
+from collections_app.models import LICENSE_SHORT, LICENSE_URLS, Access, Collection, License
 from tcia.core import roles
 
 _DOI_CACHE: dict[int, tuple[float, str]] = {}
@@ -75,24 +75,15 @@ class Ctx:
     def build(cls, user, generation: str) -> "Ctx":
         ctx = cls(user=user, generation=generation)
         rows = list(
-            Collection.objects.visible_to(user).values(
-                "id", "short_name", "license", "access", "status", "species", "data_use_agreement"
-            )
+            Collection.objects.visible_to(user).values("id", "short_name", "license", "access", "status", "species")
         )
         curator = roles.is_curator(user)
-        accepted: set[tuple[int, str]] = set()
-        limited = [r["id"] for r in rows if r["access"] == Access.LIMITED]
-        if limited and not curator and getattr(user, "is_authenticated", False):
-            accepted = set(
-                DataUseAcceptance.objects.filter(user=user, collection_id__in=limited).values_list(
-                    "collection_id", "agreement_sha256"
-                )
-            )
+        # Authorized is the data level of collections_app.access, decided there.
+        accepted = accepted_collection_ids(user) if not curator and any(r["access"] == Access.LIMITED for r in rows) else set()
         for r in rows:
             info = CollectionInfo(r["id"], r["short_name"], r["license"], r["access"], r["status"], r["species"])
             if not curator and r["access"] == Access.LIMITED:
-                digest = agreement_digest(Collection(data_use_agreement=r["data_use_agreement"]))
-                info.authorized = 1 if (r["id"], digest) in accepted else 0
+                info.authorized = 1 if r["id"] in accepted else 0
             ctx.collections[r["id"]] = info
         return ctx
 

@@ -20,7 +20,7 @@ from collections_app.models import Collection, Image, VersionEntry
 from collections_app.selectors import SeriesFile, series_files
 from collections_app.services.zipstream import ZipMember, stream_zip, zip_length
 
-from .queries import ApiError, series_base
+from .queries import ApiError, series_catalogue
 
 NOT_GRANTED = "The user has not been granted the access to the series: {uid}"
 
@@ -83,9 +83,11 @@ def download_files(series) -> list:
 
 
 def series_base_for(request):
+    """Catalogue level: a limited series the caller has no agreement for is refused with
+    NOT_GRANTED (as NBIA does) rather than reported missing."""
     from .context import Ctx
 
-    return series_base(Ctx(user=request.user, generation="v4"))
+    return series_catalogue(Ctx(user=request.user, generation="v4"))
 
 
 def _opener(path):

@@ -9,6 +9,7 @@ from django.utils.html import escape, linebreaks
 
 from collections_app.models import Collection, WikiPage
 from collections_app.selectors import series_files
+from collections_app.services.wiki import sanitize
 
 from .context import Ctx
 from .queries import ApiError, required, series_base, series_uid_list, yes_no
@@ -28,7 +29,7 @@ def get_collection_descriptions(request, ctx: Ctx, params):
         qs = qs.filter(short_name__iexact=name.strip())
     collections = list(qs.order_by("short_name").only("id", "short_name", "summary", "description", "slug"))
     pages = {
-        p.collection_id: p.current.html
+        p.collection_id: sanitize(p.current.html)  # today's wiki rules, also for older revisions
         for p in WikiPage.objects.filter(collection__in=collections, slug="overview", current__isnull=False).select_related("current")
     }
     out = []
@@ -170,15 +171,17 @@ def get_collection_or_series_for_doi(request, ctx: Ctx, params):
     names, with NBIA's keys (thirdPartyAnanlysis is spelt as NBIA spells it). Draft DOIs do not
     resolve and collections the caller may not see are left out, as everywhere in this API."""
     from doi.models import DOI
+    from doi.selectors import doi_available
 
     record = (DOI.objects.filter(doi=_doi_key(required(params, "DOI"))).exclude(state=DOI.State.DRAFT)
               .select_related("version", "subset", "derived").first())
-    if record is None:
+    if record is None or not doi_available(record, ctx.user):
         return _json([])
     collection_ids, rows = _doi_series(record, ctx)
     seen = ctx.collections
     collection_ids = sorted((c for c in collection_ids if c in seen), key=lambda c: seen[c].name)
-    rows = sorted((r for r in rows if r[0] in seen), key=lambda r: (seen[r[0]].name, r[1]))
+    # Series UIDs are data level: only of collections the caller may read.
+    rows = sorted((r for r in rows if r[0] in seen and seen[r[0]].authorized), key=lambda r: (seen[r[0]].name, r[1]))
     derived = record.kind == DOI.Kind.DERIVED
     if (params.get("CollectionOrSeries") or "").strip().lower() == "series":
         return _json([{"collection": seen[cid].name, "seriesInstanceUID": uid, "thirdPartyAnanlysis": yes_no(third),

@@ -127,19 +127,26 @@ def restrict(qs, ctx: Ctx, params, mapping: dict[str, str], collection_path: str
 
 
 def series_base(ctx: Ctx):
+    """Series whose rows the caller may read (collections_app.access: data level)."""
     return released_series(ctx.user)
+
+
+def series_catalogue(ctx: Ctx):
+    """Also the series of limited collections the caller may see but not read: only for value
+    lists and counts, which name no subject, study or series (their rows say Authorized 0)."""
+    return released_series(ctx.user, catalogue=True)
 
 
 # ---------------------------------------------------------------- single-value endpoints
 
 def _distinct(ctx, params, field, column, mapping):
-    qs = restrict(series_base(ctx), ctx, params, mapping)
+    qs = restrict(series_catalogue(ctx), ctx, params, mapping)
     values = qs.exclude(**{field: ""}).values_list(field, flat=True).distinct().order_by(field)
     return [column], [[v] for v in values]
 
 
 def get_collection_values(ctx, params):
-    ids = series_base(ctx).order_by().values_list("collection_id", flat=True).distinct()
+    ids = series_catalogue(ctx).order_by().values_list("collection_id", flat=True).distinct()
     names = sorted(ctx.collections[i].name for i in ids if i in ctx.collections)
     return ["Collection"], [[n] for n in names]
 
@@ -573,7 +580,7 @@ def get_series_metadata_v1(ctx, params):
 # ---------------------------------------------------------------- counts
 
 def _counts(ctx, params, field, column, mapping, exclude_blank=True):
-    qs = restrict(series_base(ctx), ctx, params, mapping)
+    qs = restrict(series_catalogue(ctx), ctx, params, mapping)
     if exclude_blank:
         qs = qs.exclude(**{field: ""})
     grouped = qs.values(field, "collection_id").annotate(n=Count("subject_id", distinct=True)).order_by()

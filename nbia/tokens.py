@@ -63,18 +63,20 @@ def _issue(user, client_id: str, now=None) -> IssuedToken:
     return IssuedToken(access, refresh, token)
 
 
-@transaction.atomic
 def password_grant(*, username: str, password: str, client_id: str = "", request=None) -> IssuedToken:
     if not username:
         raise TokenError("invalid_request", "Missing parameter: username")
     if username == GUEST_USERNAME:
         # TCIA substitutes the guest password itself; a guest token is the public's view.
         return _issue(None, client_id)
+    # Outside any transaction: the failed attempt django-axes records must survive the error
+    # answer, or password guessing would never be counted (tcia.core.auth).
     user = authenticate(request, username=username, password=password or "")
     if user is None or not user.is_active:
         raise TokenError("invalid_grant", "Invalid user credentials", status=401)
-    issued = _issue(user, client_id)
-    log("nbia.token_issued", actor=user, obj=issued.token, client_id=client_id[:100])
+    with transaction.atomic():
+        issued = _issue(user, client_id)
+        log("nbia.token_issued", actor=user, obj=issued.token, client_id=client_id[:100])
     return issued
 
 

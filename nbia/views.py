@@ -5,10 +5,13 @@ The views parse parameters, resolve the caller (an optional Bearer token, else t
 else the public), and hand over to `queries`, `extras` and `downloads`.
 """
 import logging
+import math
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from api.throttling import throttled
 
 from . import downloads, extras, formats, tokens
 from .context import Ctx
@@ -34,9 +37,6 @@ DOWNLOAD_ENDPOINTS = {
                     ("SeriesInstanceUID", "IncludeAnnotation", "MD5Verification")),
     "getSingleImage": (downloads.get_single_image, ("SeriesInstanceUID", "SOPInstanceUID")),
 }
-
-SERVER_ERROR = "Server was not able to process your request"
-
 
 def text_response(message: str, status: int) -> HttpResponse:
     return HttpResponse(message.encode("utf-8"), status=status, content_type="text/plain; charset=utf-8")
@@ -73,6 +73,12 @@ def resolve_user(request):
         return response
 
 
+def too_many(wait: float) -> HttpResponse:
+    response = text_response(f"Too many requests: try again in {math.ceil(wait)} seconds.", 429)
+    response["Retry-After"] = str(math.ceil(wait))
+    return response
+
+
 @csrf_exempt
 def service(request, generation: str, endpoint: str):
     if generation not in GENERATIONS:
@@ -81,6 +87,9 @@ def service(request, generation: str, endpoint: str):
     if isinstance(user, HttpResponse):
         return user
     request.user = user
+    wait = throttled(request)
+    if wait is not None:
+        return too_many(wait)
     params = _params(request)
     strict = generation != "v1"
 
@@ -122,7 +131,8 @@ def service(request, generation: str, endpoint: str):
     try:
         fmt = formats.normalise(params.get("format"), spec.default_format)
     except formats.UnknownFormat:
-        return text_response(SERVER_ERROR, 500)
+        # NBIA itself answers 500 here; a client's typo is a 400 that says what is allowed.
+        return text_response(f"Unknown format: the format parameter must be one of {', '.join(formats.FORMATS)}.", 400)
     if endpoint == "getSeries" and generation == "v4" and fmt == "json":
         try:
             text = get_series_json_pg(ctx, params)
@@ -143,6 +153,9 @@ def service(request, generation: str, endpoint: str):
 @require_POST
 def oauth_token(request):
     """`POST /nbia-api/oauth/token`, form-encoded, as TCIA's Keycloak proxy (reference §4)."""
+    wait = throttled(request)
+    if wait is not None:
+        return too_many(wait)
     data = request.POST
     grant = data.get("grant_type", "")
     try:

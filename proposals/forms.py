@@ -114,24 +114,12 @@ class BoardFilterForm(forms.Form):
 
 
 class RegistrationForm(forms.Form):
-    username = forms.CharField(max_length=150, label="Username", help_text="Letters, digits and @/./+/-/_ only.")
-    email = forms.EmailField(label="E-mail", help_text="Committee questions and decisions are sent here.")
+    """Checks only what the visitor typed; whether the address has an account already is never
+    a form error (services.register_submitter answers the same either way)."""
+
+    email = forms.EmailField(label="E-mail", help_text="Your username. Committee questions and decisions are sent here.")
     password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
     password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
-
-    def clean_username(self):
-        User = get_user_model()
-        username = self.cleaned_data["username"]
-        User.username_validator(username)
-        if User.objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("That username is taken.")
-        return username
-
-    def clean_email(self):
-        email = self.cleaned_data["email"]
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail exists; log in instead.")
-        return email
 
     def clean(self):
         data = super().clean()
@@ -142,7 +130,7 @@ class RegistrationForm(forms.Form):
             User = get_user_model()
             try:
                 password_validation.validate_password(
-                    p1, User(username=data.get("username", ""), email=data.get("email", ""))
+                    p1, User(username=data.get("email", ""), email=data.get("email", ""))
                 )
             except forms.ValidationError as e:
                 self.add_error("password1", e)

@@ -10,12 +10,17 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 
 from collections_app.models import Access, Collection, License
@@ -38,13 +43,71 @@ GB = 1000**3
 
 # Accounts -------------------------------------------------------------------------------------
 
-@transaction.atomic
-def register_submitter(*, username: str, email: str, password: str):
-    """Self-registration: a new account in the submitter group."""
+class _ActivationTokens(PasswordResetTokenGenerator):
+    """One-use links that finish a registration (a different salt from password resets, and
+    is_active in the hash, so an activated account's link does nothing)."""
+
+    key_salt = "proposals.services.activation"
+
+    def _make_hash_value(self, user, timestamp):
+        return f"{super()._make_hash_value(user, timestamp)}{user.is_active}"
+
+
+activation_tokens = _ActivationTokens()
+
+
+def _account_for_address(email: str):
     User = get_user_model()
-    user = User.objects.create_user(username=username, email=email, password=password)
-    user.groups.add(Group.objects.get_or_create(name=roles.SUBMITTER)[0])
-    audit.log("proposals.register", actor=user, obj=user, email=email)
+    return User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).first()
+
+
+@transaction.atomic
+def register_submitter(*, email: str, password: str, site_url: str):
+    """Self-registration that never tells the visitor whether an account exists: the answer is
+    always "check your e-mail". A new address gets an inactive submitter account (its username
+    is the address) and a link that activates it; an address already in use gets a message
+    saying so, sent to that address only. The password is hashed on both paths, so the time
+    taken tells nothing either. Returns the new user, or None."""
+    email = get_user_model().objects.normalize_email(email).strip()
+    existing = _account_for_address(email)
+    if existing is not None:
+        make_password(password)  # the same work as creating an account
+        subject = f"[{settings.TCIA_SITE_NAME}] You already have an account"
+        body = (
+            f"Someone (perhaps you) tried to register {email} at {settings.TCIA_SITE_NAME}. This address has an "
+            f"account already: log in at {site_url}{reverse('login')}, or choose a new password at "
+            f"{site_url}{reverse('password_reset')}.\n\nIf it was not you, ignore this message.\n"
+        )
+        audit.log("proposals.register_existing", actor=None, obj=existing)
+        user = None
+    else:
+        User = get_user_model()
+        user = User.objects.create_user(username=email.lower(), email=email, password=password, is_active=False)
+        user.groups.add(Group.objects.get_or_create(name=roles.SUBMITTER)[0])
+        audit.log("proposals.register", actor=user, obj=user, email=email)
+        link = site_url + reverse("proposals:register_confirm", args=[
+            urlsafe_base64_encode(force_bytes(user.pk)), activation_tokens.make_token(user)])
+        subject = f"[{settings.TCIA_SITE_NAME}] Finish your registration"
+        body = (
+            f"Open this link to activate your submitter account at {settings.TCIA_SITE_NAME}:\n{link}\n\n"
+            "If you did not register, ignore this message: the account stays inactive.\n"
+        )
+    transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email], fail_silently=False))
+    return user
+
+
+def activate_submitter(*, uidb64: str, token: str):
+    """The account a registration link names, activated; None for a link that is wrong, used or expired."""
+    User = get_user_model()
+    try:
+        user = User.objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()))
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError, User.DoesNotExist):
+        return None
+    if user.is_active or not activation_tokens.check_token(user, token):
+        return None
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    audit.log("proposals.register_confirmed", actor=user, obj=user)
     return user
 
 

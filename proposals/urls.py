@@ -6,6 +6,7 @@ app_name = "proposals"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("register/", views.register, name="register"),
+    path("register/confirm/<str:uidb64>/<str:token>/", views.register_confirm, name="register_confirm"),
     path("new/", views.proposal_create, name="create"),
     path("board/", views.board, name="board"),
     path("notifications/", views.notifications, name="notifications"),

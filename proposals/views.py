@@ -49,14 +49,22 @@ def register(request):
         return redirect("proposals:dashboard")
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.register_submitter(
-            username=form.cleaned_data["username"], email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
+        services.register_submitter(
+            email=form.cleaned_data["email"], password=form.cleaned_data["password1"],
+            site_url=request.build_absolute_uri("/").rstrip("/"),
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome. Your submitter account is ready: start a proposal below.")
-        return redirect("proposals:dashboard")
+        # The same answer whether or not the address had an account.
+        return render(request, "proposals/register_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "proposals/register.html", {"form": form})
+
+
+def register_confirm(request, uidb64, token):
+    user = services.activate_submitter(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "proposals/register_sent.html", {"invalid": True}, status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, "Welcome. Your submitter account is ready: start a proposal below.")
+    return redirect("proposals:dashboard")
 
 
 # Dashboard ------------------------------------------------------------------------------------

@@ -218,13 +218,77 @@ DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("TCIA_MAX_FILES_PER_REQUEST", 
 TCIA_INTAKE_LEASE_SECONDS = int(os.environ.get("TCIA_INTAKE_LEASE_SECONDS", "120"))
 TCIA_DEMO = env_bool("TCIA_DEMO", DEBUG)
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    CSRF_COOKIE_HTTPONLY = False
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# ---------------------------------------------------------------- security (issue #13)
+# docs/security.md says what each setting promises; README's production section which
+# environment a public server sets. `manage.py check --deploy` is clean with that environment
+# (tests/security/test_deploy_check.py).
+from csp.constants import NONCE  # noqa: E402  (the marker django-csp replaces by the nonce)
+
+INSTALLED_APPS += ["csp", "axes"]
+# CSP on every response; axes last, as its documentation asks, so it sees the final response.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware") + 1, "tcia.core.middleware.RejectNulMiddleware")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
+
+# A strict Content-Security-Policy: scripts and styles only from our own static files (or an
+# element carrying the per-response nonce); no inline handlers, style attributes, eval, plugins,
+# framing or foreign form targets; images only from us (and data: for canvas snapshots).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # django-csp writes the response's nonce here
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the upload and review scripts read the token from the cookie
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# DJANGO_HTTPS=1: the portal is served over HTTPS only (directly or behind a proxy): plain HTTP
+# is redirected, cookies are marked Secure and browsers are told to remember it (HSTS).
+TCIA_HTTPS = env_bool("DJANGO_HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", TCIA_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", TCIA_HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(31_536_000 if TCIA_HTTPS else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", TCIA_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", TCIA_HTTPS)
+# Behind a TLS-terminating proxy, the proxy's X-Forwarded-Proto says whether the client used
+# HTTPS. Only set this when the proxy always writes (or strips) that header.
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated);
+# throttles and login lockouts count against tcia.core.clientip.client_ip(request).
+TCIA_TRUSTED_PROXIES = env_list("TCIA_TRUSTED_PROXIES")
+
+# Failed logins (login form, admin login, NBIA token endpoint) are counted per account and per
+# client address; at the limit that account, or that address, is refused until the cool-off
+# ends or an admin deletes the attempt record (Admin → Axes → Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "tcia.core.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TCIA_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("TCIA_LOGIN_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "tcia.core.clientip.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "tcia.core.auth.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "password"]
+# ---------------------------------------------------------------- end of security block
 
 LOGGING = {
     "version": 1,

@@ -16,3 +16,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # A file, not ":memory:", so threads (the DICOM receiver, live servers) see the same test database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.mkdtemp(prefix="tcia-test-db-"), "test.sqlite3")}  # noqa: F405
+# Lockout bookkeeping (every login resets its counter) is not news in a test run.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # noqa: F405

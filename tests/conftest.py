@@ -6,6 +6,15 @@ from django.contrib.auth.models import Group
 from tcia.core import roles
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """Throttle counters live in the cache: each test starts with a full request budget."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def make_user(username: str, *role_names: str, **extra):
     user = get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
     for role in role_names:

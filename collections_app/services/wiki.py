@@ -2,11 +2,17 @@
 
 Sanitizing uses nh3 (Rust's ammonia): an allow-list of tags and attributes, so scripts,
 event-handler attributes and javascript:/data: URLs cannot survive, whatever the Markdown.
+Images from other sites and classes outside a small set are dropped too. Stored HTML is
+sanitized again when shown (the `sanitized` template filter), so a rule added here also
+cleans revisions saved before it.
 """
 import difflib
+import re
+from urllib.parse import urlsplit
 
 import markdown
 import nh3
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
@@ -31,6 +37,30 @@ ALLOWED_ATTRIBUTES = {
     "h1": {"id"}, "h2": {"id"}, "h3": {"id"}, "h4": {"id"},
 }
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
+# `class` only from this documented set (so a page cannot dress text up as the portal's own
+# buttons, messages or navigation), plus `language-<name>` on <code> from fenced code blocks.
+ALLOWED_CLASSES = {"note", "warning", "figure", "caption", "lead", "meta"}
+_LANGUAGE_CLASS = re.compile(r"^language-[a-z0-9+#-]{1,32}$")
+
+
+def _image_allowed(src: str) -> bool:
+    """Images come from this site (a relative or absolute path); another host only when it is
+    named in TCIA_WIKI_IMAGE_HOSTS (empty by default: no tracking pixels on public pages)."""
+    src = src.strip()
+    parts = urlsplit(src)
+    if not parts.scheme and not parts.netloc:
+        return not src.startswith(("//", "\\"))
+    hosts = {h.lower() for h in getattr(settings, "TCIA_WIKI_IMAGE_HOSTS", ())}
+    return parts.scheme == "https" and (parts.hostname or "").lower() in hosts
+
+
+def _filter_attribute(tag: str, attribute: str, value: str):
+    if tag == "img" and attribute == "src":
+        return value if _image_allowed(value) else None
+    if attribute == "class":
+        allowed = [c for c in value.split() if c in ALLOWED_CLASSES or (tag == "code" and _LANGUAGE_CLASS.match(c))]
+        return " ".join(allowed) or None
+    return value
 
 
 def sanitize(html: str) -> str:
@@ -38,6 +68,7 @@ def sanitize(html: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_filter_attribute,
         url_schemes=ALLOWED_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from collections_app.models import Collection, Image, Series, Study, Subject
 from curation.models import Correction
 from tcia.core.permissions import curator_required, get_visible_or_404
+from tcia.core.redirects import redirect_next
 
 from . import engine, services
 from .fixes import describe
@@ -131,7 +132,7 @@ def bulk(request, slug):
             raise ValueError("Choose waive or fix.")
     except ValueError as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or reverse("curation:checks:findings", args=[slug]))
+    return redirect_next(request, reverse("curation:checks:findings", args=[slug]))
 
 
 SCOPES = ("image", "series", "study", "subject", "collection")

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection
 from tcia.core.permissions import curator_required
+from tcia.core.redirects import redirect_next
 from curation.models import Correction
 
 from . import report, services
@@ -79,7 +80,7 @@ def mark(request, slug):
         messages.success(request, f"{n} value(s) marked {request.POST.get('action')}.")
     except ValueError as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or reverse("curation:phi:report", args=[slug]))
+    return redirect_next(request, reverse("curation:phi:report", args=[slug]))
 
 
 @curator_required

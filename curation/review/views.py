@@ -16,6 +16,8 @@ from collections_app.models import Collection, Image, Series, Status, StoredFile
 from curation.dicom import render as dicom_render
 from tcia.core import roles
 from tcia.core.permissions import curator_required
+from tcia.core.params import MAX_INT, int_param
+from tcia.core.redirects import redirect_next
 
 from . import derived, keymap, services
 from .gates import gate
@@ -98,7 +100,7 @@ def assign(request, pk):
         raise Http404("No such curator")
     services.assign(series=series, assignee=assignee, actor=request.user)
     messages.success(request, f"Series {series.series_number or series.pk} assigned to {assignee or 'nobody'}.")
-    return redirect(request.POST.get("next") or reverse("curation:review:collection", args=[series.collection.slug]))
+    return redirect_next(request, reverse("curation:review:collection", args=[series.collection.slug]))
 
 
 @curator_required
@@ -134,7 +136,7 @@ def series_grid(request, pk):
     series = get_object_or_404(Series.objects.select_related("collection", "subject", "study"), pk=pk)
     review, held_by_other = _hold(request, series)
     images = list(series.images.order_by("instance_number", "pk").values_list("pk", "instance_number", "stored_file__sha256"))
-    page = max(1, int(request.GET.get("page", "1") or 1))
+    page = int_param(request, "page", 1, minimum=1)
     pages = max(1, (len(images) + PAGE - 1) // PAGE)
     page = min(page, pages)
     verdicts = dict(Verdict.objects.filter(series=series, current=True).values_list("image_id", "verdict"))
@@ -333,6 +335,8 @@ def thumb(request, sha):
 def sheet(request, pk, page, key):
     """The contact sheet of one grid page (see derived.contact_sheet)."""
     series = get_object_or_404(Series, pk=pk)
+    if not 1 <= page <= MAX_INT:
+        raise Http404("no such page")
     name = derived.sheet_name(key) if derived.SHEET_KEY.match(key) else None
     response = _file_or_bytes(name) if name else None
     if response is None:

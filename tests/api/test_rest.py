@@ -43,7 +43,11 @@ def test_curator_sees_drafts(client, archive, curator):
 
 def test_unreleased_series_are_hidden_from_the_public(client, archive):
     public, _ = archive
+    _, limited = archive
     Series.objects.filter(collection=public).update(date_released=None)
+    reader = make_user("reader-unreleased")
+    accept_agreement(user=reader, collection=limited)
+    client.force_login(reader)
     assert [s["collection"] for s in results(client, "/api/series/")] == ["API-Brain-MR"]
     assert all(s["collection"] == "API-Brain-MR" for s in results(client, "/api/subjects/"))
 
@@ -67,9 +71,10 @@ def test_cursor_pagination_walks_everything_once(client, archive):
         page = client.get(url).json()
         seen += [i["id"] for i in page["results"]]
         url = page["next"]
-    assert sorted(seen) == sorted(Image.objects.filter(series__date_released__isnull=False,
+    # The public walks the released images of public-access collections (limited ones need an agreement).
+    assert sorted(seen) == sorted(Image.objects.filter(series__date_released__isnull=False, series__collection__access="public",
                                                        series__collection__status="published").values_list("id", flat=True))
-    assert len(seen) == len(set(seen)) == 14
+    assert len(seen) == len(set(seen)) == 12
 
 
 def test_series_list_query_count_is_constant(client, archive):
@@ -123,15 +128,22 @@ def test_openapi_schema_validates(client):
     assert {"cursor", "page_size", "collection", "modality", "released_after"} <= params
 
 
-def test_limited_collection_metadata_is_listed_but_download_needs_agreement(client, archive):
+def test_limited_collection_rows_need_the_agreement(client, archive):
     _, limited = archive
     user = make_user("reader2")
     client.force_login(user)
-    series = results(client, "/api/series/", collection=limited.short_name)
-    assert series  # metadata of a published limited collection is public, as on TCIA
-    uid = series[0]["series_instance_uid"]
+    # The collection is in the catalogue; its subjects, series and images are not, until the agreement.
+    assert [c["short_name"] for c in results(client, "/api/collections/", access="limited")] == [limited.short_name]
+    for resource in ("subjects", "studies", "series"):
+        assert results(client, f"/api/{resource}/", collection=limited.short_name) == [], resource
+    series = Series.objects.filter(collection=limited).first()
+    assert client.get(f"/api/series/{series.pk}/").status_code == 404
+    assert client.get(f"/api/images/{series.images.first().pk}/").status_code == 404
+    uid = series.series_instance_uid
     assert client.get(f"/nbia-api/services/v4/getImage?SeriesInstanceUID={uid}").status_code == 400
     accept_agreement(user=user, collection=limited)
+    assert [s["series_instance_uid"] for s in results(client, "/api/series/", collection=limited.short_name)] == [uid]
+    assert client.get(f"/api/images/{series.images.first().pk}/").status_code == 200
     assert client.get(f"/nbia-api/services/v4/getImage?SeriesInstanceUID={uid}").status_code == 200
 
 

@@ -28,7 +28,7 @@ def test_curator_uploads_files_and_sees_each_result(live_server, tmp_path):
         page.set_input_files("#id_files", [str(good), str(bad)])
         page.click("#upload-form button[type=submit]")
         page.wait_for_url("**/curation/batches/*/")
-        page.wait_for_function("document.getElementById('batch-state').textContent.trim() === 'Done'")
+        page.wait_for_function("() => document.getElementById('batch-state').textContent.trim() === 'Done'")
         rows = page.locator("#batch-items tbody tr")
         assert rows.count() == 2
         table = page.inner_text("#batch-items")

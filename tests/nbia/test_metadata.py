@@ -104,9 +104,13 @@ def test_unknown_parameter_is_400_naming_allowed_ones(client, archive):
     assert "Allowed parameters are: [" in text and "Collection" in text and "SeriesInstanceUID" in text
 
 
-def test_unknown_format_is_500(client, archive):
-    response = client.get(V4 + "getCollectionValues", {"format": "yaml"})
-    assert response.status_code == 500 and b"Server was not able to process your request" in response.content
+@pytest.mark.parametrize("endpoint", ["getCollectionValues", "getSeries", "getPatient"])
+def test_unknown_format_is_a_400_that_names_the_choices(client, archive, endpoint):
+    # NBIA answers 500 "Server was not able to process your request"; a typo is the client's error.
+    response = client.get(V4 + endpoint, {"format": "xyz"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "format" in text and "json" in text and "csv" in text
 
 
 def test_format_is_case_insensitive(client, archive):
@@ -182,7 +186,11 @@ def test_series_size_and_sop_uids(client, archive):
 
 
 def test_updated_series(client, archive):
-    assert len(client.get(V4 + "getUpdatedSeries", {"fromDate": "01-01-2024"}).json()) == 5
+    # The public sees the public-access collection's series; the limited one's need an agreement.
+    released = Series.objects.filter(date_released__isnull=False, collection__access="public",
+                                     collection__status="published").count()
+    assert released == 4
+    assert len(client.get(V4 + "getUpdatedSeries", {"fromDate": "01-01-2024"}).json()) == released
     assert client.get(V4 + "getUpdatedSeries", {"fromDate": "01-01-2030"}).content == b""
     v1 = client.get(V1 + "getUpdatedSeries", {"fromDate": "01/01/2024", "format": "csv"})
     assert csv_rows(v1)[0] == GET_SERIES_V1[:15] + ["DateReleased"]
@@ -258,9 +266,26 @@ def test_manifests(client, archive):
     assert text.content.decode().split("\n")[6:-1] == uids[:2]
 
 
-def test_limited_rows_are_marked_unauthorized_for_the_public(client, archive):
-    data = client.get(V4 + "getSeries", {"Collection": "API-Brain-MR"}).json()
-    assert data and all(r["Authorized"] == 0 for r in data)
+def test_limited_rows_are_withheld_from_the_public(client, archive):
+    _, limited = archive
+    series = Series.objects.filter(collection=limited).first()
+    uid = series.series_instance_uid
+    # Nothing that names a subject, study or series of the limited collection...
+    for endpoint, params in [
+        ("getSeries", {"Collection": limited.short_name}), ("getPatient", {"Collection": limited.short_name}),
+        ("getPatientStudy", {"Collection": limited.short_name}), ("getSeriesSize", {"SeriesInstanceUID": uid}),
+        ("getSOPInstanceUIDs", {"SeriesInstanceUID": uid}), ("getDicomTags", {"SeriesUID": uid}),
+        ("getSeriesMetadata", {"list": uid, "format": "json"}),
+        ("getPatientByCollectionAndModality", {"Collection": limited.short_name, "Modality": series.modality}),
+    ]:
+        response = client.get(V4 + endpoint, params)
+        assert response.status_code in (200, 204) and uid not in response.content.decode(), endpoint
+        assert series.subject.patient_id not in response.content.decode(), endpoint
+    manifest = client.get(V4 + "getManifestForCollection", {"collection": limited.short_name}).content.decode()
+    assert uid not in manifest
+    # ...while the catalogue still lists it, marked as not authorized.
+    counts = {r["Collection"]: r for r in client.get(V4 + "getCollectionValuesAndCounts").json()}
+    assert counts[limited.short_name]["Authorized"] == 0
 
 
 def test_query_count_does_not_grow_with_rows(client, archive, django_assert_max_num_queries):

@@ -1,8 +1,10 @@
 """The submitter's side, questions and answers, the chair's decision and the draft collection it
 creates, notifications in the portal and by e-mail, and the audit events of decisions."""
+import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,30 +26,57 @@ def form_data(ct, lung, **over):
 
 # Registration and the submitter's form --------------------------------------------------------
 
+def _register(client, email, password="a-long-passphrase-42", again=None):
+    return client.post(reverse("proposals:register"),
+                       {"email": email, "password1": password, "password2": again or password})
+
+
 @pytest.mark.django_db
-def test_self_registration_makes_a_submitter(client, django_user_model):
-    response = client.post(
-        reverse("proposals:register"),
-        {"username": "newlab", "email": "pi@lab.example", "password1": "a-long-passphrase-42",
-         "password2": "a-long-passphrase-42"},
-        follow=True,
-    )
-    assert response.status_code == 200
-    user = django_user_model.objects.get(username="newlab")
-    assert user.email == "pi@lab.example"
-    assert list(user.groups.values_list("name", flat=True)) == ["submitter"]
+def test_self_registration_makes_a_submitter_after_the_emailed_link(client, django_user_model, mailoutbox,
+                                                                    django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _register(client, "PI@lab.example")
+    assert response.status_code == 200 and "Check your e-mail" in response.content.decode()
+    user = django_user_model.objects.get(email="PI@lab.example")
+    assert user.username == "pi@lab.example" and not user.is_active
+    assert client.post(reverse("login"), {"username": "pi@lab.example", "password": "a-long-passphrase-42"}).status_code == 200
+    [mail] = mailoutbox
+    assert mail.to == ["PI@lab.example"]
+    link = re.search(r"https?://\S+/proposals/register/confirm/\S+", mail.body).group(0)
+    response = client.get(link, follow=True)
+    user.refresh_from_db()
+    assert user.is_active and list(user.groups.values_list("name", flat=True)) == ["submitter"]
     assert response.context["user"] == user  # logged in
     assert response.redirect_chain[-1][0] == reverse("proposals:dashboard")
+    # The link works once.
+    client.logout()
+    assert client.get(link).status_code == 400
 
 
 @pytest.mark.django_db
-def test_registration_rejects_mismatched_passwords_and_taken_names(client, users):
-    response = client.post(
-        reverse("proposals:register"),
-        {"username": "owner", "email": "x@example.org", "password1": "a-long-passphrase-42", "password2": "other"},
-    )
+def test_registration_does_not_reveal_existing_accounts(client, users, mailoutbox, django_capture_on_commit_callbacks):
+    owner = users["owner"]
+    owner.email = "owner@lab.example"
+    owner.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = _register(client, "owner@lab.example")
+        fresh = _register(client, "new@lab.example")
+    strip = lambda r: r.content.decode().replace("owner@lab.example", "X").replace("new@lab.example", "X")  # noqa: E731
+    csrf = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert taken.status_code == fresh.status_code == 200
+    assert csrf.sub("", strip(taken)) == csrf.sub("", strip(fresh))
+    assert get_user_model().objects.filter(email__iexact="owner@lab.example").count() == 1
+    # Only the owner of the address learns that it has an account.
+    told = {m.to[0]: m.body for m in mailoutbox}
+    assert "already" in told["owner@lab.example"] and "/accounts/password-reset/" in told["owner@lab.example"]
+    assert "/proposals/register/confirm/" in told["new@lab.example"]
+
+
+@pytest.mark.django_db
+def test_registration_rejects_mismatched_passwords(client):
+    response = _register(client, "x@example.org", again="other")
     assert response.status_code == 200
-    assert {"username", "password2"} <= set(response.context["form"].errors)
+    assert set(response.context["form"].errors) == {"password2"}
 
 
 @pytest.mark.django_db

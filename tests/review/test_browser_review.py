@@ -72,7 +72,7 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "review-viewer.png"), full_page=True)
     page.keyboard.press("Enter")  # approve
-    page.wait_for_function("document.getElementById('mask-panel').hidden")
+    page.wait_for_function("() => document.getElementById('mask-panel').hidden")
     assert "Mask applied as correction" in page.locator("#status").inner_text()
     assert page.locator("#series-progress").inner_text() == "1 / 2"
     assert page.locator("#collection-progress").inner_text() == "1 / 8"
@@ -88,7 +88,7 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     page.keyboard.press("ArrowDown")
     assert page.locator("#position").inner_text() == "Image 2 / 2"
     page.keyboard.press("a")
-    page.wait_for_function("document.getElementById('series-progress').textContent === '2 / 2'")
+    page.wait_for_function("() => document.getElementById('series-progress').textContent === '2 / 2'")
 
     # Next series: the CT. Scroll, presets, drag the window, verdicts: all from the keyboard map.
     page.goto(f"{live_server.url}/curation/review/c/{sub.collection.slug}/")
@@ -121,19 +121,19 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     page.mouse.down()
     page.mouse.move(stage["x"] + stage["width"] / 2 + 60, stage["y"] + stage["height"] / 2 + 20, steps=6)
     page.mouse.up()
-    page.wait_for_function("document.getElementById('fidelity').textContent.startsWith('full fidelity')")
+    page.wait_for_function("() => document.getElementById('fidelity').textContent.startsWith('full fidelity')")
     assert "dragged" in page.locator("#window-label").inner_text()
     page.keyboard.press("+")
     assert "zoom 125" in page.locator("#zoom-label").inner_text()
     page.keyboard.press("z")
     for i in range(6):
         page.keyboard.press("a")
-        page.wait_for_function(f"document.getElementById('series-progress').textContent === '{i + 1} / 6'")
+        page.wait_for_function(f"() => document.getElementById('series-progress').textContent === '{i + 1} / 6'")
     assert page.locator("#collection-progress").inner_text() == "8 / 8"
     # change a verdict: the new one supersedes the old one
     page.keyboard.press("Home")
     page.keyboard.press("b")
-    page.wait_for_function("document.getElementById('status').textContent.includes('replaces the earlier verdict')")
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('replaces the earlier verdict')")
     first_ct = ct.images.order_by("instance_number").first()
     assert list(Verdict.objects.filter(image=first_ct).order_by("pk").values_list("verdict", "current")) == [
         ("ok", False), ("wrong_body_part", True)]

@@ -184,7 +184,7 @@ def test_contact_sheet_holds_the_page_thumbnails(curator_client, sub):
 
     ct = series_of(sub, "CT").get()
     html = curator_client.get(reverse("curation:review:series", args=[ct.pk])).content.decode()
-    url = re.search(r"url\('([^']+/sheet/[^']+)'\)", html).group(1)
+    url = re.search(r'data-sheet="([^"]+/sheet/[^"]+)"', html).group(1)  # set as the cell's background by sheet.js
     r = curator_client.get(url)
     assert r.status_code == 200 and "immutable" in r["Cache-Control"]
     data = b"".join(r.streaming_content) if r.streaming else r.content
