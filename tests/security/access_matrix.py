@@ -225,6 +225,8 @@ EXPECT: dict[str, list[Probe]] = {
     "curation:subject_rename": [Probe("GET", lambda w: {"pk": w.objects["mapping"]}, STAFF_POST)],
     "curation:quarantine_download": [Probe("file", lambda w: {"pk": w.objects["quarantined"]}, STAFF)],
     "curation:batch": [Probe("batch", lambda w: {"pk": w.objects["batch"]}, STAFF)],
+    "curation:batch_close": [Probe("GET", lambda w: {"pk": w.objects["batch"]}, STAFF_POST)],
+    "curation:batch_retry": [Probe("GET", lambda w: {"pk": w.objects["batch"]}, STAFF_POST)],
     "curation:batch_status": [Probe("batch", lambda w: {"pk": w.objects["batch"]}, STAFF),
                               Probe("since=abc", lambda w: {"pk": w.objects["batch"]}, "404 404 404 404 400 400",
                                     lambda w: {"since": "abc"})],

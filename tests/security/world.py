@@ -107,7 +107,7 @@ def build_world() -> World:
     if quarantined is None:
         from curation.services.intake import quarantine
 
-        quarantined = quarantine(submission, batch, "notes.txt", "Not a DICOM file", b"not dicom")
+        quarantined = quarantine(submission, batch, "notes.txt", "Not a DICOM file", data=b"not dicom")
     mapping = SubjectMapping.objects.filter(submission=submission).first()
     incoming_series = Series.objects.filter(collection=incoming).order_by("pk").first()
     image = incoming_series.images.order_by("pk").first()
