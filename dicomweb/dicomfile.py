@@ -31,6 +31,12 @@ NATIVE_SYNTAXES = {IMPLICIT_LE, "1.2.840.10008.1.2.1", EXPLICIT_BE, "1.2.840.100
 LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
 
 
+# Study- and series-level attributes QIDO returns that the archive's tables do not hold: read
+# from one instance's header (the first of the series) and kept with it.
+SUMMARY_TAGS = ("00080030", "00080031", "00080050", "00080090", "00080201", "00100030", "00400244", "00400245",
+                "00400275")
+
+
 class DicomFileError(ValueError):
     """The file cannot be served as asked (no pixel data, unknown frame layout, ...)."""
 
@@ -39,6 +45,7 @@ class DicomFileError(ValueError):
 class Parsed:
     dicom_json: str
     transfer_syntax_uid: str
+    summary: dict = field(default_factory=dict)
     bits_allocated: int | None = None
     number_of_frames: int = 0
     pixel_vr: str = ""
@@ -76,6 +83,7 @@ def parse(fh) -> Parsed:
     if parsed.pixel_vr:
         data["7FE00010"] = {"vr": parsed.pixel_vr, "BulkDataURI": f"{PLACEHOLDER}/bulkdata/7FE00010"}
     data["00083002"] = {"vr": "UI", "Value": [ts]}  # AvailableTransferSyntaxUID: what frames come in
+    parsed.summary = {t: data[t] for t in SUMMARY_TAGS if t in data}
     parsed.dicom_json = json.dumps(dict(sorted(data.items())), separators=(",", ":"), ensure_ascii=False)
     return parsed
 

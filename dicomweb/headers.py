@@ -22,6 +22,7 @@ def _build(stored_file_id: int, storage_name: str) -> InstanceHeader | None:
         return None
     return InstanceHeader(
         stored_file_id=stored_file_id, dicom_json=parsed.dicom_json, transfer_syntax_uid=parsed.transfer_syntax_uid,
+        summary=parsed.summary,
         bits_allocated=parsed.bits_allocated, rows=parsed.rows, columns=parsed.columns,
         samples_per_pixel=parsed.samples_per_pixel, number_of_frames=parsed.number_of_frames,
         pixel_vr=parsed.pixel_vr, pixel_offset=parsed.pixel_offset, pixel_length=parsed.pixel_length,

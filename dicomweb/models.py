@@ -16,6 +16,10 @@ class InstanceHeader(models.Model):
                   "bulk-data threshold are BulkDataURIs relative to the instance (placeholder prefix)."
     )
     transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    summary = models.JSONField(
+        default=dict, blank=True,
+        help_text="The study and series attributes QIDO reads from one instance (StudyTime, AccessionNumber, ...).",
+    )
     bits_allocated = models.PositiveSmallIntegerField(null=True, blank=True)
     rows = models.PositiveIntegerField(null=True, blank=True)
     columns = models.PositiveIntegerField(null=True, blank=True)

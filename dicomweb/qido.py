@@ -7,8 +7,9 @@ tags), and then once per file ever (InstanceHeader).
 
 Matching (PS3.4 C.2.2.2): single value (case-sensitive; PN case-insensitive), universal (empty
 value), wildcard `*` and `?`, date ranges `A-B`, `A-`, `-B`, and UID lists (comma or backslash).
-Attributes the archive does not hold are returned empty and, as match keys, ignored with a
-`Warning: 299` header, as PS3.18 §8.3.4.3 asks.
+Study and series attributes no table holds (StudyTime, AccessionNumber, ReferringPhysicianName,
+PatientBirthDate, SeriesTime, PerformedProcedureStep…) are returned from the first instance's
+header; as match keys they are ignored with a `Warning: 299` header, as PS3.18 §8.3.4.3 allows.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from collections_app.models import Image, Subject, VersionEntry, VersionSeries
@@ -64,8 +65,6 @@ INSTANCE_KEYS = {
     "InstanceNumber": ("int", "instance_number"),
 }
 # Known attributes whose values the archive does not hold (de-identification empties most).
-UNHELD = {"StudyTime", "AccessionNumber", "ReferringPhysicianName", "PatientBirthDate",
-          "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "TimezoneOffsetFromUTC"}
 RESERVED = {"limit", "offset", "fuzzymatching", "includefield", "accept"}
 
 
@@ -272,10 +271,14 @@ class StudyFacts:
     modalities: set = field(default_factory=set)
     series: int = 0
     instances: int = 0
+    summary: dict = field(default_factory=dict)
 
 
-def _counts(pairs) -> dict:
-    """(version id, series id) → instance count, in one query."""
+def _series_facts(pairs) -> dict:
+    """(version id, series id) → (instance count, summary attributes of its first instance), in
+    three queries (the headers of first instances are parsed once ever, then read back)."""
+    from .headers import headers_for
+
     pairs = list(pairs)
     if not pairs:
         return {}
@@ -285,8 +288,12 @@ def _counts(pairs) -> dict:
         by_version.setdefault(version_id, []).append(series_id)
     for version_id, series_ids in by_version.items():
         q |= Q(version_id=version_id, series_id__in=series_ids)
-    rows = VersionEntry.objects.filter(q).values("version_id", "series_id").annotate(n=Count("id")).order_by()
-    return {(r["version_id"], r["series_id"]): r["n"] for r in rows}
+    rows = VersionEntry.objects.filter(q).values("version_id", "series_id").annotate(n=Count("id"), first=Min("id")).order_by()
+    firsts = {r["first"]: (r["version_id"], r["series_id"]) for r in rows}
+    files = list(VersionEntry.objects.filter(id__in=list(firsts)).values_list("id", "stored_file_id", "stored_file__storage_name"))
+    headers = headers_for([(fid, name) for _eid, fid, name in files])
+    summaries = {firsts[eid]: (headers[fid].summary if fid in headers else {}) for eid, fid, _name in files}
+    return {(r["version_id"], r["series_id"]): (r["n"], summaries.get((r["version_id"], r["series_id"]), {})) for r in rows}
 
 
 SERIES_VALUES = ("id", "version_id", "series_id", "study_instance_uid", "study_date", "study_id", "study_description",
@@ -302,35 +309,38 @@ def _sexes(subject_ids) -> dict:
 def _study_facts(scope, study_uids) -> dict[str, StudyFacts]:
     rows = list(VersionSeries.objects.filter(version_id__in=scope.version_ids, study_instance_uid__in=list(study_uids))
                 .values(*SERIES_VALUES))
-    counts = _counts((r["version_id"], r["series_id"]) for r in rows)
+    counts = _series_facts((r["version_id"], r["series_id"]) for r in rows)
     sexes = _sexes(r["series__subject_id"] for r in rows)
     facts: dict[str, StudyFacts] = {}
     for r in sorted(rows, key=lambda r: r["id"]):
         r["patient_sex"] = sexes.get(r["series__subject_id"], "")
-        f = facts.setdefault(r["study_instance_uid"], StudyFacts(r))
+        n, summary = counts.get((r["version_id"], r["series_id"]), (0, {}))
+        f = facts.setdefault(r["study_instance_uid"], StudyFacts(r, summary=summary))
         if r["modality"]:
             f.modalities.add(r["modality"])
         f.series += 1
-        f.instances += counts.get((r["version_id"], r["series_id"]), 0)
+        f.instances += n
     return facts
 
 
 def study_json(f: StudyFacts, urls) -> dict:
     r = f.row
     uid = r["study_instance_uid"]
+    held = f.summary
     return {
         "00080005": _attr("CS", ["ISO_IR 192"]),
         "00080020": _attr("DA", [_da(r["study_date"])]),
-        "00080030": _attr("TM"),
-        "00080050": _attr("SH"),
+        "00080030": held.get("00080030") or _attr("TM"),
+        "00080050": held.get("00080050") or _attr("SH"),
         "00080056": _attr("CS", ["ONLINE"]),
         "00080061": _attr("CS", sorted(f.modalities)),
-        "00080090": _attr("PN"),
+        "00080090": held.get("00080090") or _attr("PN"),
+        **({"00080201": held["00080201"]} if "00080201" in held else {}),
         "00081030": _attr("LO", [r["study_description"]]),
         "00081190": _attr("UR", [urls.study(uid)]),
         "00100010": _attr("PN", [r["patient_id"]]),
         "00100020": _attr("LO", [r["patient_id"]]),
-        "00100030": _attr("DA"),
+        "00100030": held.get("00100030") or _attr("DA"),
         "00100040": _attr("CS", [r.get("patient_sex")]),
         "0020000D": _attr("UI", [uid]),
         "00200010": _attr("SH", [r["study_id"]]),
@@ -339,9 +349,11 @@ def study_json(f: StudyFacts, urls) -> dict:
     }
 
 
-def series_json(r: dict, instances: int, urls) -> dict:
+def series_json(r: dict, facts: tuple, urls) -> dict:
+    instances, held = facts
     return {
         "00080021": _attr("DA", [_da(r["series__series_date"])]),
+        **({"00080031": held["00080031"]} if "00080031" in held else {}),
         "00080056": _attr("CS", ["ONLINE"]),
         "00080060": _attr("CS", [r["modality"]]),
         "00080070": _attr("LO", [r["manufacturer"]]),
@@ -353,9 +365,9 @@ def series_json(r: dict, instances: int, urls) -> dict:
         "0020000E": _attr("UI", [r["series_instance_uid"]]),
         "00200011": _attr("IS", [_is(r["series_number"])]),
         "00201209": _attr("IS", [instances]),
-        "00400244": _attr("DA"),
-        "00400245": _attr("TM"),
-        "00400275": {"vr": "SQ"},
+        "00400244": held.get("00400244") or _attr("DA"),
+        "00400245": held.get("00400245") or _attr("TM"),
+        "00400275": held.get("00400275") or {"vr": "SQ"},
     }
 
 
@@ -394,11 +406,11 @@ def search_series(scope, query: Query, urls, study_uid: str | None = None) -> tu
     qs = _modalities_filter(_apply(qs, query.study), scope, query.study)
     qs = _apply(qs, query.series).order_by("id").values(*SERIES_VALUES)
     page, more = _page(qs, query)
-    counts = _counts((r["version_id"], r["series_id"]) for r in page)
+    counts = _series_facts((r["version_id"], r["series_id"]) for r in page)
     studies = _study_facts(scope, {r["study_instance_uid"] for r in page}) if study_uid is None else {}
     out = []
     for r in page:
-        attrs = series_json(r, counts.get((r["version_id"], r["series_id"]), 0), urls)
+        attrs = series_json(r, counts.get((r["version_id"], r["series_id"]), (0, {})), urls)
         if study_uid is None and r["study_instance_uid"] in studies:
             attrs = {**study_json(studies[r["study_instance_uid"]], urls), **attrs}
         out.append(_sorted(attrs))
@@ -432,7 +444,7 @@ def search_instances(scope, query: Query, urls, study_uid: str | None = None, se
         ).values_list("series_id", "sop_instance_uid", "rows", "columns", "number_of_frames"):
             images[(sid, sop)] = (rows, cols, frames)
     headers = headers_for([(e["stored_file_id"], e["stored_file__storage_name"]) for e in page])
-    counts = _counts(series_rows) if (study_uid is None or series_uid is None) else {}
+    counts = _series_facts(series_rows) if (study_uid is None or series_uid is None) else {}
     studies = _study_facts(scope, {r["study_instance_uid"] for r in series_rows.values()}) if study_uid is None else {}
     out = []
     for e in page:
@@ -454,7 +466,7 @@ def search_instances(scope, query: Query, urls, study_uid: str | None = None, se
             "00280100": _attr("US", [header.bits_allocated if header else None]),
         }
         if series_uid is None:
-            attrs = {**series_json(s, counts.get((e["version_id"], e["series_id"]), 0), urls), **attrs}
+            attrs = {**series_json(s, counts.get((e["version_id"], e["series_id"]), (0, {})), urls), **attrs}
         if study_uid is None and s["study_instance_uid"] in studies:
             attrs = {**study_json(studies[s["study_instance_uid"]], urls), **attrs}
         if header is not None and (query.include_all or query.include - attrs.keys()):

@@ -124,6 +124,8 @@ def install(force: bool = False, log=print) -> bool:
                     continue
                 if rel.endswith(".js"):
                     data = data.replace(b'__webpack_require__.p = "/";', b'__webpack_require__.p = "/viewer/";')
+                elif rel.endswith(".css"):
+                    data = re.sub(rb"url\(/(?!/)", b"url(/viewer/", data)
                 target = public / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)

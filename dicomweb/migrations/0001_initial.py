@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
                                                      related_name="+", serialize=False, to="collections_app.storedfile")),
                 ("dicom_json", models.TextField(help_text="DICOM JSON (PS3.18 F.2) of every element but the pixel data; binary values over the bulk-data threshold are BulkDataURIs relative to the instance (placeholder prefix).")),
                 ("transfer_syntax_uid", models.CharField(blank=True, max_length=64)),
+                ("summary", models.JSONField(blank=True, default=dict, help_text="The study and series attributes QIDO reads from one instance (StudyTime, AccessionNumber, ...).")),
                 ("bits_allocated", models.PositiveSmallIntegerField(blank=True, null=True)),
                 ("rows", models.PositiveIntegerField(blank=True, null=True)),
                 ("columns", models.PositiveIntegerField(blank=True, null=True)),
