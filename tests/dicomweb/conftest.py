@@ -1,6 +1,6 @@
 """Published demo collections (real DICOM from pydicom's samples) for the DICOMweb tests:
 a public CT collection (2 subjects x 1 study x 2 series x 3 images), a limited MR collection,
-and a draft that must never show."""
+and a collection taken back to draft (it has a version) that must never show."""
 import pytest
 
 from collections_app.models import Access, Collection, License, Status
@@ -21,6 +21,7 @@ def build_published():
         {**PUBLIC_SPEC, "slug": "dw-draft", "title": "DW Draft", "short_name": "DW-Draft", "subject_prefix": "DWDR"},
         subjects=1, studies=1, series=1, images=1,
     )
+    publish(draft, actor=None, notes="released once, then taken back into curation")
     Collection.objects.filter(pk=draft.pk).update(status=Status.DRAFT)
     return v_public, v_limited
 
