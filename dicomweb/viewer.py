@@ -181,8 +181,7 @@ def content_security_policy(html: str) -> str:
 _PAGE: dict = {}
 
 
-def index(request, path: str = ""):
-    """Every /viewer/… route that is not an asset: OHIF's single page, with its CSP."""
+def _page():
     page = root() / "index.html"
     if not page.exists():
         raise Http404("The OHIF viewer is not installed on this server (make ohif).")
@@ -191,19 +190,40 @@ def index(request, path: str = ""):
     if cached is None or cached[0] != stamp:
         html = page.read_text(encoding="utf-8")
         cached = _PAGE["page"] = (stamp, html, content_security_policy(html))
-    response = HttpResponse(cached[1], content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = cached[2]
+    return cached[1], cached[2]
+
+
+def index(request, path: str = ""):
+    """Every /viewer/… route that is not an asset: OHIF's single page, with its CSP. With
+    `?version=<id>` the page loads a configuration whose DICOMweb root is that frozen version."""
+    html, policy = _page()
+    version = request.GET.get("version", "")
+    if version.isdigit():
+        html = html.replace(f'src="{MOUNT}app-config.js"', f'src="{MOUNT}app-config-{int(version)}.js"')
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = policy
     response["Cache-Control"] = "no-cache"
     response["X-Frame-Options"] = "SAMEORIGIN"
     response._csp_exempt = True  # django-csp (issue #13) must not replace the viewer's own policy
     return response
 
 
-def viewer_url(study_uid: str, series_uid: str | None = None) -> str:
-    """The viewer opened on a study (and a series in it)."""
+def version_config(request, version_id: int):
+    """app-config.js for one frozen version: the same viewer, reading /dicomweb/versions/<id>."""
+    text = APP_CONFIG.replace("'/dicomweb'", f"'/dicomweb/versions/{version_id}'").replace(
+        "This archive (released versions)", f"This archive, version record {version_id}")
+    response = HttpResponse(text, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def viewer_url(study_uid: str, series_uid: str | None = None, version_id: int | None = None) -> str:
+    """The viewer opened on a study (and a series in it); on a pinned version with `version_id`."""
     from urllib.parse import urlencode
 
     params = {"StudyInstanceUIDs": study_uid}
     if series_uid:
         params["SeriesInstanceUIDs"] = series_uid
+    if version_id is not None:
+        params["version"] = version_id
     return f"{MOUNT}viewer?{urlencode(params)}"

@@ -41,7 +41,7 @@ CANVAS_STATS = """() => {
 }"""
 
 
-def open_study(live_server, study, shot=None):
+def open_study(live_server, study, shot=None, version_id=None):
     """Open `study` in OHIF; (canvas stats, thumbnails, frame URLs, failed responses, CSP messages)."""
     frames, failures, csp = [], [], []
     with sync_api.sync_playwright() as p:
@@ -52,7 +52,7 @@ def open_study(live_server, study, shot=None):
         page.on("response", lambda r: failures.append((r.status, r.url)) if r.status >= 400 else None)
         page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None)
         try:
-            page.goto(f"{live_server.url}{viewer.viewer_url(study)}")
+            page.goto(f"{live_server.url}{viewer.viewer_url(study, version_id=version_id)}")
             page.wait_for_selector("canvas.cornerstone-canvas")
             skip = page.locator("button", has_text="Skip all")
             try:
@@ -97,7 +97,8 @@ def test_ohif_opens_a_demo_study(live_server, tmp_path_factory):
 @pytest.mark.django_db(transaction=True)
 def test_ohif_decodes_compressed_frames_under_the_csp(live_server):
     """JPEG 2000 frames travel as stored and are decoded in the browser (WebAssembly codecs in
-    web workers), so the CSP must let the codecs run."""
+    web workers), so the CSP must let the codecs run. Opened on its pinned version's root, as the
+    landing page's "View images" opens it."""
     import io
 
     import pydicom
@@ -113,7 +114,8 @@ def test_ohif_decodes_compressed_frames_under_the_csp(live_server):
     data = open(get_testdata_file("JPEG2000.dcm", download=False), "rb").read()
     ds = pydicom.dcmread(io.BytesIO(data))
     index_dataset(collection=collection, ds=ds, stored_file=store_bytes(data))
-    publish(collection, actor=None, notes="J2K sample")
-    stats, thumbnails, frames, failures, csp = open_study(live_server, ds.StudyInstanceUID)
+    version = publish(collection, actor=None, notes="J2K sample")
+    stats, thumbnails, frames, failures, csp = open_study(live_server, ds.StudyInstanceUID, version_id=version.pk)
     assert_rendered(stats)
     assert thumbnails == 1 and frames and not failures and not csp, (failures, csp)
+    assert all(f"/dicomweb/versions/{version.pk}/studies/" in url for url in frames)
