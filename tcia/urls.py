@@ -15,6 +15,9 @@ urlpatterns = [
     path("dicomweb/", include("dicomweb.urls")),
     path("dicomweb/versions/<int:version_id>/", include("dicomweb.urls")),
     path("viewer/", include("dicomweb.viewer_urls")),
+    # NBIA Data Retriever's download servlet and shared carts (issue #16).
+    path("nbia-download/servlet/", include("nbia.retriever_urls")),
+    path("", include("nbia.cart_urls")),
     path("", include("collections_app.data_urls")),
     path("", include("collections_app.urls")),
 ]
