@@ -12,7 +12,8 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from collections_app.access import can_download
-from collections_app.models import PUBLIC_STATUSES, Collection
+from collections_app.models import PUBLIC_STATUSES, Access, Collection, CollectionVersion
+from tcia.core import roles
 
 
 def readable_collection_ids(user) -> set[int]:
@@ -21,6 +22,23 @@ def readable_collection_ids(user) -> set[int]:
         "id", "status", "access", "data_use_agreement"
     )
     return {c.id for c in collections if can_download(user, c)}
+
+
+def readable_latest_versions(user) -> dict[int, tuple[int, str]]:
+    """collection id → (latest version id not withdrawn, access) for the released collections
+    `user` may read, in one small query (more when limited collections need the user's acceptances):
+    what every DICOMweb request on the latest root asks first."""
+    latest: dict[int, tuple] = {}
+    for cid, pk, number, access in CollectionVersion.objects.filter(
+            withdrawn_at__isnull=True, collection__status__in=PUBLIC_STATUSES).values_list(
+            "collection_id", "pk", "number", "collection__access"):
+        if cid not in latest or number > latest[cid][1]:
+            latest[cid] = (pk, number, access)
+    rows = [(cid, access, None, pk) for cid, (pk, _number, access) in latest.items()]
+    if any(access != Access.PUBLIC for _i, access, _a, _v in rows) and not roles.is_curator(user):
+        readable = readable_collection_ids(user)
+        rows = [r for r in rows if r[0] in readable]
+    return {cid: (version, access) for cid, access, _agreement, version in rows}
 
 
 def resolve_user(request):

@@ -30,13 +30,17 @@ def _build(stored_file_id: int, storage_name: str) -> InstanceHeader | None:
     )
 
 
-def headers_for(files) -> dict[int, InstanceHeader]:
+def headers_for(files, layout_only: bool = False) -> dict[int, InstanceHeader]:
     """stored file id → InstanceHeader for (stored file id, storage name) pairs; files that cannot
-    be parsed are left out (the caller answers without them or with an error)."""
+    be parsed are left out (the caller answers without them or with an error). `layout_only`
+    leaves the DICOM JSON unread (frame requests need only where the pixels are)."""
     files = dict(files)
     if not files:
         return {}
-    found = {h.stored_file_id: h for h in InstanceHeader.objects.filter(stored_file_id__in=list(files))}
+    qs = InstanceHeader.objects.filter(stored_file_id__in=list(files))
+    if layout_only:
+        qs = qs.defer("dicom_json", "summary")
+    found = {h.stored_file_id: h for h in qs}
     missing = [(fid, name) for fid, name in files.items() if fid not in found]
     built = [h for h in (_build(fid, name) for fid, name in missing) if h is not None]
     if built:
@@ -49,8 +53,8 @@ def headers_for(files) -> dict[int, InstanceHeader]:
     return found
 
 
-def header_for(stored_file_id: int, storage_name: str) -> InstanceHeader | None:
-    return headers_for([(stored_file_id, storage_name)]).get(stored_file_id)
+def header_for(stored_file_id: int, storage_name: str, layout_only: bool = False) -> InstanceHeader | None:
+    return headers_for([(stored_file_id, storage_name)], layout_only).get(stored_file_id)
 
 
 def header_text(header: InstanceHeader, instance_url: str) -> str:

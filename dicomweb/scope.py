@@ -7,12 +7,11 @@ never the live index, so a later correction never changes what a version shows.
 """
 from dataclasses import dataclass
 
-from django.db.models import Max
 from django.http import Http404
 
 from collections_app.models import CollectionVersion
 
-from .access import readable_collection_ids
+from .access import readable_collection_ids, readable_latest_versions
 
 
 class Gone(Exception):
@@ -32,25 +31,14 @@ class Scope:
 
 
 def build(user, version_id: int | None, root: str) -> Scope:
-    readable = readable_collection_ids(user)
     if version_id is not None:
+        readable = readable_collection_ids(user)
         version = CollectionVersion.objects.select_related("collection").filter(pk=version_id).first()
         if version is None or version.collection_id not in readable:
             raise Http404("No such version.")
         if version.withdrawn_at is not None:
             raise Gone(version)
         return Scope((version.pk,), root, True, version.collection.access == "public")
-    latest = (
-        CollectionVersion.objects.filter(collection_id__in=readable, withdrawn_at__isnull=True)
-        .values("collection_id").annotate(number=Max("number"))
-    )
-    wanted = {(row["collection_id"], row["number"]) for row in latest}
-    rows = CollectionVersion.objects.filter(collection_id__in=[c for c, _ in wanted]).values_list(
-        "pk", "collection_id", "number", "collection__access"
-    )
-    ids, public_only = [], True
-    for pk, cid, number, access in rows:
-        if (cid, number) in wanted:
-            ids.append(pk)
-            public_only = public_only and access == "public"
-    return Scope(tuple(sorted(ids)), root, False, public_only)
+    latest = readable_latest_versions(user)
+    ids = tuple(sorted(v for v, _access in latest.values()))
+    return Scope(ids, root, False, all(access == "public" for _v, access in latest.values()))

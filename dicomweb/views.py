@@ -194,7 +194,7 @@ def retrieve(request, scope, urls, study, series=None, instance=None):
 @endpoint
 def metadata(request, scope, urls, study, series=None, instance=None):
     _check_json_accept(request)
-    files = wado.entries(scope, study, series, instance)
+    files = wado.entries(scope, study, series, instance, with_syntax=False)
     etag = wado.etag_of(files, urls.base)
     inm = request.headers.get("If-None-Match", "")
     if inm and etag in [t.strip() for t in inm.split(",")]:
@@ -204,14 +204,14 @@ def metadata(request, scope, urls, study, series=None, instance=None):
 
 
 def _one(scope, study, series, instance):
-    return wado.entries(scope, study, series, instance)[0]
+    return wado.entries(scope, study, series, instance, with_syntax=False)[0]
 
 
 @endpoint
 def frames(request, scope, urls, study, series, instance, frame_list):
     numbers = wado.parse_frame_list(frame_list)
     entry = _one(scope, study, series, instance)
-    header = header_for(entry.stored_file_id, entry.storage_name)
+    header = header_for(entry.stored_file_id, entry.storage_name, layout_only=True)
     if header is None:
         raise OSError(f"stored file {entry.stored_file_id} could not be parsed")
     location = urls.instance(study, series, instance)
@@ -242,7 +242,7 @@ def _render(request, scope, files, frame_index, thumbnail):
 
 @endpoint
 def rendered(request, scope, urls, study, series=None, instance=None, frame_list=None, thumbnail=False):
-    files = wado.entries(scope, study, series, instance)
+    files = wado.entries(scope, study, series, instance, with_syntax=False)
     index = 0
     if frame_list is not None:
         numbers = wado.parse_frame_list(frame_list)

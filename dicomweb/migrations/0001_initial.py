@@ -1,22 +1,24 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# Indexes DICOMweb's lookups need on the frozen series snapshots (a study or series UID within
-# the versions a root serves). They live here so the archive app's migrations stay untouched.
+# Indexes DICOMweb's lookups need on the frozen manifests (a study or series UID within the
+# versions a root serves; an instance by its SOP Instance UID). They live here so the archive
+# app's migrations stay untouched.
 INDEXES = [
-    ("dicomweb_vs_study_idx", "study_instance_uid, version_id"),
-    ("dicomweb_vs_series_idx", "series_instance_uid, version_id"),
+    ("dicomweb_vs_study_idx", "collections_app_versionseries", "study_instance_uid, version_id"),
+    ("dicomweb_vs_series_idx", "collections_app_versionseries", "series_instance_uid, version_id"),
+    ("dicomweb_ve_sop_idx", "collections_app_versionentry", "sop_instance_uid"),
 ]
 
 
 def create_indexes(apps, schema_editor):
-    table = schema_editor.connection.ops.quote_name("collections_app_versionseries")
-    for name, columns in INDEXES:
+    for name, table, columns in INDEXES:
+        table = schema_editor.connection.ops.quote_name(table)
         schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
 
 
 def drop_indexes(apps, schema_editor):
-    for name, _columns in INDEXES:
+    for name, _table, _columns in INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
