@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import uuid
 from dataclasses import dataclass
 
 from django.core.files.storage import storages
-from django.db.models import F, Q
+from django.db.models import F
 
 from collections_app.models import Image, VersionEntry, VersionSeries
 
@@ -54,31 +53,15 @@ class MediaRange:
     type: str          # e.g. multipart/related, application/dicom
     part: str          # the type= parameter of multipart/related, "" otherwise
     transfer_syntax: str  # "" when absent, "*" for any
-    q: float = 1.0
 
 
 def parse_accept(header: str, query_accept: str = "") -> list[MediaRange]:
     """Media ranges of an Accept header (the `accept` query parameter wins, PS3.18 §8.3.3.1),
     best first. `type` may be quoted or not (cornerstone sends it unquoted)."""
-    text = query_accept or header or ""
-    out = []
-    for item in re.split(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", text):
-        item = item.strip()
-        if not item:
-            continue
-        bits = [b.strip() for b in item.split(";")]
-        params = {}
-        for b in bits[1:]:
-            if "=" in b:
-                k, _, v = b.partition("=")
-                params[k.strip().lower()] = v.strip().strip('"')
-        try:
-            q = float(params.get("q", "1"))
-        except ValueError:
-            q = 1.0
-        out.append(MediaRange(bits[0].lower(), params.get("type", "").lower(), params.get("transfer-syntax", ""), q))
-    out.sort(key=lambda m: -m.q)
-    return out
+    from tcia.core.mediatypes import media_ranges
+
+    return [MediaRange(media, params.get("type", "").lower(), params.get("transfer-syntax", ""))
+            for media, params in media_ranges(query_accept or header or "")]
 
 
 # ------------------------------------------------------------------ what a URL names
@@ -160,13 +143,9 @@ def _new_boundary() -> str:
 
 
 def _read_file(storage_name: str, size: int):
-    sent = 0
-    with storages["archive"].open(storage_name, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            sent += len(chunk)
-            yield chunk
-    if sent != size:
-        raise OSError(f"stored file {storage_name[-12:]} has {sent} bytes, expected {size}")
+    from collections_app.services.streaming import stream_stored
+
+    return stream_stored(storage_name, size, CHUNK)
 
 
 @dataclass

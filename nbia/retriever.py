@@ -23,7 +23,6 @@ import re
 import tarfile
 
 from django.conf import settings
-from django.core.files.storage import storages
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -31,6 +30,7 @@ from collections_app.access import can_download
 from collections_app.models import VersionEntry, VersionSeries
 from collections_app.selectors import latest_version_with_series, released_series
 from collections_app.services.downloads import file_names, sop_class_name
+from collections_app.services.streaming import stream_stored
 
 SERVER_VERSION = "4.4"
 LOGIN_NEEDED, LOGIN_FAILED = 460, 461
@@ -48,14 +48,6 @@ def _clean(text, pattern=_CLEAN) -> str:
     every field is non-empty and free of both."""
     out = pattern.sub("", str(text or "")).strip()
     return out or "NA"
-
-
-def _params(request):
-    merged = request.GET.copy()
-    if request.method == "POST":
-        for key in request.POST:
-            merged.setlist(key, request.POST.getlist(key))
-    return merged
 
 
 @csrf_exempt
@@ -161,13 +153,7 @@ def _tar_stream(members):
         if isinstance(source, bytes):
             yield source
         else:
-            sent = 0
-            with storages["archive"].open(source, "rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    sent += len(chunk)
-                    yield chunk
-            if sent != size:
-                raise OSError(f"stored file {source[-12:]} has {sent} bytes, expected {size}")
+            yield from stream_stored(source, size, CHUNK)
         yield _pad(size)
     yield b"\0" * 1024
 
@@ -202,6 +188,8 @@ def _series_tar(params, user):
 
 @csrf_exempt
 def download(request):
+    from .views import _params  # the NBIA views' GET-and-POST reader (imported late: they import this module)
+
     params = _params(request)
     user = _user(request, params)
     if user is None:

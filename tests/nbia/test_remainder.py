@@ -17,17 +17,6 @@ from tests.dicomweb.conftest import build_published
 PUBLIC, LIMITED = "API-Chest-CT", "API-Brain-MR"
 
 
-@pytest.fixture
-def tcia(live_server, monkeypatch):
-    from tcia_utils import nbia
-
-    base = live_server.url + "/nbia-api/services/"
-    monkeypatch.setattr(
-        nbia, "setApiUrl", lambda endpoint, api_url="": base + ("v1/" if endpoint == "getContentsByName" else "v4/")
-    )
-    return nbia
-
-
 def patients_of(result):
     return sorted(p["subjectId"] for p in result["resultSet"])
 
