@@ -26,6 +26,17 @@ def build_published():
     return v_public, v_limited
 
 
+@pytest.fixture(autouse=True)
+def pydicom_validation_restored():
+    """dicomweb-client's DICOMfileClient switches pydicom's validation to RAISE around each call
+    and does not switch it back if the call raises; keep that from leaking into other tests."""
+    from pydicom import config
+
+    reading, writing = config.settings.reading_validation_mode, config.settings.writing_validation_mode
+    yield
+    config.settings.reading_validation_mode, config.settings.writing_validation_mode = reading, writing
+
+
 @pytest.fixture
 def published(db):
     return build_published()
