@@ -4,7 +4,9 @@ the app calls, so the portal's shared rule can replace it in one place.
 The rule is the downloads' rule (collections_app.access.can_download): released collections
 only (published or retired); public ones for everyone; limited ones for a user who accepted the
 current data use agreement (by session or by a bearer token from /nbia-api/oauth/token);
-curators everything public. DICOMweb serves pixel data and whole headers, so a limited
+curators everything public. `readable_latest_versions` and the pinned roots both filter through
+it, so switching to the portal's shared helper (issue #13) is a change of this one body.
+DICOMweb serves pixel data and whole headers, so a limited
 collection the caller may not download is absent — its studies are not listed and its URLs are
 404 — rather than listed with a flag as the NBIA API lists it.
 """
@@ -12,8 +14,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from collections_app.access import can_download
-from collections_app.models import PUBLIC_STATUSES, Access, Collection, CollectionVersion
-from tcia.core import roles
+from collections_app.models import PUBLIC_STATUSES, Collection, CollectionVersion
 
 
 def readable_collection_ids(user) -> set[int]:
@@ -26,19 +27,15 @@ def readable_collection_ids(user) -> set[int]:
 
 def readable_latest_versions(user) -> dict[int, tuple[int, str]]:
     """collection id → (latest version id not withdrawn, access) for the released collections
-    `user` may read, in one small query (more when limited collections need the user's acceptances):
-    what every DICOMweb request on the latest root asks first."""
+    `user` may read (by `readable_collection_ids`): what every request on the latest root asks first."""
     latest: dict[int, tuple] = {}
     for cid, pk, number, access in CollectionVersion.objects.filter(
             withdrawn_at__isnull=True, collection__status__in=PUBLIC_STATUSES).values_list(
             "collection_id", "pk", "number", "collection__access"):
         if cid not in latest or number > latest[cid][1]:
             latest[cid] = (pk, number, access)
-    rows = [(cid, access, None, pk) for cid, (pk, _number, access) in latest.items()]
-    if any(access != Access.PUBLIC for _i, access, _a, _v in rows) and not roles.is_curator(user):
-        readable = readable_collection_ids(user)
-        rows = [r for r in rows if r[0] in readable]
-    return {cid: (version, access) for cid, access, _agreement, version in rows}
+    readable = readable_collection_ids(user)  # the one rule, whatever the collections' access
+    return {cid: (pk, access) for cid, (pk, _number, access) in latest.items() if cid in readable}
 
 
 def resolve_user(request):

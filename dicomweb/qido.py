@@ -102,16 +102,13 @@ def _tag_hex(name: str) -> str:
 
 
 def _int_param(params, name, default, low, high):
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
+    from tcia.core.params import whole_number
+
     try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(f"{name} must be a whole number, not {raw!r}.") from None
-    if value < low:
-        raise QueryError(f"{name} must be at least {low}.")
-    return min(value, high) if high else value
+        value = whole_number(params, name, default, low)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    return min(value, high) if (high and value is not None) else value
 
 
 def parse(params, *, levels: tuple[str, ...], scoped: bool) -> Query:

@@ -73,16 +73,12 @@ def parse_criteria(params) -> dict:
 
 
 def _int(params, name, default):
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
+    from tcia.core.params import whole_number
+
     try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(f"The {name} parameter must be a whole number, not {raw!r}.") from None
-    if value < 0:
-        raise ApiError(f"The {name} parameter must not be negative.")
-    return value
+        return whole_number(params, name, default)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
 
 
 def matching_series(ctx, wanted) -> list[dict]:
