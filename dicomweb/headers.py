@@ -54,6 +54,16 @@ def headers_for(files, layout_only: bool = False) -> dict[int, InstanceHeader]:
 
 
 def header_for(stored_file_id: int, storage_name: str, layout_only: bool = False) -> InstanceHeader | None:
+    if layout_only:  # where the pixels lie: kept in process (stored files never change)
+        from . import cache
+
+        key = (stored_file_id, storage_name)
+        header = cache.layouts.get(key)
+        if header is None:
+            header = headers_for([key], layout_only=True).get(stored_file_id)
+            if header is not None:
+                cache.layouts.put(key, header)
+        return header
     return headers_for([(stored_file_id, storage_name)], layout_only).get(stored_file_id)
 
 

@@ -111,7 +111,20 @@ def entries(scope, study_uid: str, series_uid: str | None = None, sop_uid: str |
 def _one_entry(scope, study_uid, series_uid, sop_uid, with_syntax) -> list[Entry]:
     """The frames/rendered/metadata hot path: two small indexed queries (by the manifest's
     (version, SOP Instance UID) key, then the series' snapshot), cheap to plan, instead of one
-    query joining four tables, whose planning alone cost a millisecond on PostgreSQL."""
+    query joining four tables, whose planning alone cost a millisecond on PostgreSQL; then kept
+    (dicomweb.cache: frozen manifests never change)."""
+    from . import cache
+
+    key = (scope.version_ids, study_uid, series_uid, sop_uid, with_syntax)
+    hit = cache.entries.get(key)
+    if hit is not None:
+        return hit
+    found = _one_entry_uncached(scope, study_uid, series_uid, sop_uid, with_syntax)
+    cache.entries.put(key, found)
+    return found
+
+
+def _one_entry_uncached(scope, study_uid, series_uid, sop_uid, with_syntax) -> list[Entry]:
     in_scope = set(scope.version_ids)
     row = next((r for r in VersionEntry.objects.filter(sop_instance_uid=sop_uid).values_list(
         "version_id", "series_id", "stored_file_id", "stored_file__storage_name", "stored_file__size",
