@@ -33,12 +33,14 @@ class LRU:
             self.data.clear()
 
 
-entries = LRU(20000)   # (scope version ids, study, series, SOP, with syntax) → [wado.Entry]
+entries = LRU(20000)   # (scope version ids, study, series, SOP, with syntax) → [wado.Entry] of one instance
+listings = LRU(256)    # the same key for a whole study or series (lists of up to thousands of entries)
 layouts = LRU(20000)   # (stored file id, storage name) → InstanceHeader without its JSON
 
 
 def clear(*args, **kwargs):
     entries.clear()
+    listings.clear()
     layouts.clear()
 
 

@@ -86,6 +86,17 @@ def entries(scope, study_uid: str, series_uid: str | None = None, sop_uid: str |
     one collection, so within a scope the version of each entry is the scope's version of it."""
     if sop_uid is not None and series_uid is not None:
         return _one_entry(scope, study_uid, series_uid, sop_uid, with_syntax)
+    from . import cache
+
+    key = (scope.version_ids, study_uid, series_uid, sop_uid, with_syntax)
+    hit = cache.listings.get(key)
+    if hit is None:
+        hit = _entries_uncached(scope, study_uid, series_uid, sop_uid, with_syntax)
+        cache.listings.put(key, hit)
+    return hit
+
+
+def _entries_uncached(scope, study_uid, series_uid, sop_uid, with_syntax) -> list[Entry]:
     vs = VersionSeries.objects.filter(version_id__in=scope.version_ids, study_instance_uid=study_uid)
     if series_uid is not None:
         vs = vs.filter(series_instance_uid=series_uid)
