@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP) ohif
+run: $(STAMP)
+	@DJANGO_DEBUG=1 $(PY) manage.py install_ohif || echo "warning: the OHIF viewer is not installed (needs npm); /viewer/ will say so"
 	./scripts/run.sh
 
 test: $(STAMP)

@@ -83,7 +83,8 @@ def test_simple_search_uids_and_manifest(tcia):
 def test_shared_cart_from_the_cart_page(tcia, client):
     build_published()
     chosen = list(public_series().order_by("pk")[:3])
-    client.post("/cart/", {"action": "add", "series": [s.pk for s in chosen]})
+    limited = Series.objects.filter(collection__short_name=LIMITED).first()
+    client.post("/cart/", {"action": "add", "series": [s.pk for s in chosen] + [limited.pk]})
     shared = client.post("/cart/share/", {"name": "nbia-49121659384603347"})
     assert shared.status_code == 302 and shared["Location"] == "/cart/shared/nbia-49121659384603347/"
     page = client.get(shared["Location"]).content.decode()
@@ -94,6 +95,7 @@ def test_shared_cart_from_the_cart_page(tcia, client):
     assert "letters, digits" in client.post("/cart/share/", {"name": "no spaces"}, follow=True).content.decode()
 
     rows = tcia.getSharedCart("nbia-49121659384603347")
+    # As NBIA: the API lists the public collections' series only (the limited one is left out).
     assert sorted(r["SeriesInstanceUID"] for r in rows) == sorted(s.series_instance_uid for s in chosen)
     assert list(rows[0])[:3] == ["SeriesInstanceUID", "StudyInstanceUID", "Modality"] and "Date Released" in rows[0]
     assert tcia.getSharedCart("no-such-cart") is None
