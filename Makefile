@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv migrate demo worker bench clean
+.PHONY: run test venv migrate demo worker bench clean ohif
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
+	@DJANGO_DEBUG=1 $(PY) manage.py install_ohif || echo "warning: the OHIF viewer is not installed (needs npm); /viewer/ will say so"
 	./scripts/run.sh
 
 test: $(STAMP)
 	./scripts/test.sh
+
+# OHIF's prebuilt viewer (@ohif/app, pinned in dicomweb/viewer.py) for /viewer/, fetched with npm
+# into var/ohif (git-ignored); skipped when that version is already there.
+ohif: $(STAMP)
+	DJANGO_DEBUG=1 $(PY) manage.py install_ohif
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -46,21 +46,9 @@ def negotiate(accept: str) -> tuple[str | None, dict]:
     """The best format for an Accept header and the chosen type's parameters (e.g. style=)."""
     if not accept.strip():
         return "html", {}
-    choices = []
-    for index, part in enumerate(accept.split(",")):
-        pieces = [p.strip() for p in part.split(";")]
-        media = pieces[0].lower()
-        params = {}
-        for p in pieces[1:]:
-            k, _, v = p.partition("=")
-            params[k.strip().lower()] = v.strip().strip('"')
-        try:
-            q = float(params.pop("q", "1"))
-        except ValueError:
-            q = 1.0
-        if q > 0:
-            choices.append((-q, index, media, params))
-    for _, _, media, params in sorted(choices):
+    from tcia.core.mediatypes import media_ranges
+
+    for media, params in media_ranges(accept):
         if media in MEDIA_TO_FORMAT:
             return MEDIA_TO_FORMAT[media], params
         if media in ("*/*", "text/*", "application/*"):

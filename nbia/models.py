@@ -27,3 +27,25 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"token for {self.user or 'guest'} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class SharedCart(models.Model):
+    """A cart saved under a name so its link can be shared, as NBIA's "Share my cart" does;
+    `getContentsByName?name=` (v1) lists its series (nbia/shared_carts.py)."""
+
+    name = models.CharField(
+        max_length=64, unique=True,
+        help_text="The name in the shared link and in getContentsByName?name= (letters, digits, '.', '_', '-').",
+    )
+    series = models.ManyToManyField("collections_app.Series", related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Empty when a visitor who was not logged in shared the cart.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from api.throttling import throttled
 
-from . import downloads, extras, formats, tokens
+from . import downloads, extras, formats, retriever, shared_carts, simple_search, tokens
 from .context import Ctx
 from .queries import METADATA_ENDPOINTS, V1_ONLY_ENDPOINTS, ApiError, get_series_json_pg
 
@@ -29,6 +29,14 @@ EXTRA_ENDPOINTS = {
     "getManifestForCollection": (extras.get_manifest_for_collection, ("collection", "includeAnnotation"), ("POST", "GET")),
     "getCollectionOrSeriesForDOI": (extras.get_collection_or_series_for_doi, ("DOI", "CollectionOrSeries"), ("POST", "GET")),
 }
+# Issue #16: simple search (its criteria names are numbered, so it checks them itself: None),
+# shared carts and the Retriever's user agreement.
+EXTRA_ENDPOINTS.update({
+    "getSimpleSearch": (simple_search.get_simple_search, None, ("POST",)),
+    "getManifestForSimpleSearch": (simple_search.get_manifest_for_simple_search, None, ("POST",)),
+    "getContentsByName": (shared_carts.get_contents_by_name, ("name",), ("GET",)),
+    "getUserAgreementTxt": (retriever.user_agreement, (), ("GET",)),
+})
 
 DOWNLOAD_ENDPOINTS = {
     "getImage": (lambda r, p: downloads.get_image(r, p), ("SeriesInstanceUID", "NewFileNames", "IncludeMD5")),
@@ -111,7 +119,7 @@ def service(request, generation: str, endpoint: str):
         handler, allowed, methods = EXTRA_ENDPOINTS[endpoint]
         if request.method not in methods + ("HEAD",):
             return text_response(f"{endpoint} answers {' or '.join(methods)} requests.", 405)
-        if strict and (bad := _unknown(params, allowed + ("format",))):
+        if strict and allowed is not None and (bad := _unknown(params, allowed + ("format",))):
             return bad
         try:
             return handler(request, ctx, params)

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "doi",
     "nbia",
     "api",
+    "dicomweb",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# DICOMweb and the OHIF viewer (issue #16): origins allowed to call /dicomweb/ from a browser
+# (comma-separated; "*" for any), and where `make ohif` unpacks the pinned OHIF build.
+TCIA_DICOMWEB_CORS_ORIGINS = env_list("TCIA_DICOMWEB_CORS_ORIGINS")
+TCIA_OHIF_ROOT = Path(os.environ.get("TCIA_OHIF_ROOT", BASE_DIR / "var" / "ohif"))
+if (TCIA_OHIF_ROOT / "public").is_dir():
+    WHITENOISE_ROOT = TCIA_OHIF_ROOT / "public"  # /viewer/<asset>; index.html is a view (it carries the CSP)
+# Hashed names are cached for ever: Django's manifest names and OHIF's 16-hex-digit bundle names.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/(?:static/.+\.[0-9a-f]{12}\.[A-Za-z0-9]+|viewer/(?:.+\.)?[0-9a-f]{16}\.[A-Za-z0-9]+)$"
 
 # Archive identity and de-identification parameters.
 TCIA_SITE_NAME = os.environ.get("TCIA_SITE_NAME", "Open Cancer Imaging Archive")

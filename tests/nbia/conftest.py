@@ -55,3 +55,16 @@ V2 = "/nbia-api/services/v2/"
 
 def now():
     return timezone.now()
+
+
+@pytest.fixture
+def tcia(live_server, monkeypatch):
+    """The real tcia_utils, pointed at the live test server: its base URL can only be changed by
+    replacing `nbia.setApiUrl` (reference §5.1)."""
+    from tcia_utils import nbia
+
+    base = live_server.url + "/nbia-api/services/"
+    monkeypatch.setattr(
+        nbia, "setApiUrl", lambda endpoint, api_url="": base + ("v1/" if endpoint == "getContentsByName" else "v4/")
+    )
+    return nbia

@@ -2,18 +2,8 @@
 URL, which can only be changed by replacing `nbia.setApiUrl` (reference §5.1)."""
 import pydicom
 import pytest
-from tcia_utils import nbia
 
 from tests.nbia.conftest import build_archive
-
-
-@pytest.fixture
-def tcia(live_server, monkeypatch):
-    base = live_server.url + "/nbia-api/services/"
-    monkeypatch.setattr(
-        nbia, "setApiUrl", lambda endpoint, api_url="": base + ("v1/" if endpoint == "getContentsByName" else "v4/")
-    )
-    return nbia
 
 
 @pytest.mark.django_db(transaction=True)

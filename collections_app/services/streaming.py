@@ -1,0 +1,15 @@
+"""Reading a stored file in chunks through the storage API (a folder today, S3 tomorrow), in
+constant memory, with a check that it had the size the archive recorded."""
+from django.core.files.storage import storages
+
+CHUNK = 256 * 1024
+
+
+def stream_stored(storage_name: str, size: int, chunk: int = CHUNK):
+    sent = 0
+    with storages["archive"].open(storage_name, "rb") as fh:
+        while data := fh.read(chunk):
+            sent += len(data)
+            yield data
+    if sent != size:
+        raise OSError(f"stored file {storage_name[-12:]} has {sent} bytes, expected {size}")
