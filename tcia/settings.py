@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "nbia",
     "api",
     "dicomweb",
+    "demo",  # demo data: above every app, imported by none
 ]
 
 MIDDLEWARE = [

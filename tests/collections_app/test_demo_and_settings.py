@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from collections_app.models import Collection, Image
-from collections_app.services.demo import DEMO_COLLECTIONS, load_demo_collection
+from demo.services import DEMO_COLLECTIONS, load_demo_collection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_collection_page_lists_each_indexed_modality_once(client):
 
 @pytest.mark.django_db
 def test_demo_submission_comes_through_intake_without_its_fake_phi():
-    from collections_app.services.demo import load_demo_submission
+    from demo.services import load_demo_submission
 
     collection = load_demo_submission()
     assert collection.status == "in_curation" and collection.image_count == 16

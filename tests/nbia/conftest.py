@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from collections_app.models import Access, Collection, License, Series, Status
-from collections_app.services.demo import load_demo_collection
+from demo.services import load_demo_collection
 from tests.conftest import make_user
 
 PUBLIC_SPEC = {

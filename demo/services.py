@@ -1,4 +1,4 @@
-"""Demo data: two small public collections of real DICOM built from pydicom's samples, and one
+"""Demo data (the layer above every app): two small public collections of real DICOM built from pydicom's samples, and one
 account per role. Nothing from the network; running it twice changes nothing."""
 import datetime as dt
 
@@ -9,12 +9,12 @@ from django.db import transaction
 from curation.dicom.synth import SeriesSpec, build_series
 from tcia.core import roles
 
-from ..models import Access, Collection, License, Status
-from . import wiki
-from .catalogue import modality, site
-from .indexing import index_dataset
-from .stats import refresh_collection_stats
-from .storage import store_bytes
+from collections_app.models import Access, Collection, License, Status
+from collections_app.services import wiki
+from collections_app.services.catalogue import modality, site
+from collections_app.services.indexing import index_dataset
+from collections_app.services.stats import refresh_collection_stats
+from collections_app.services.storage import store_bytes
 
 DEMO_ACCOUNTS = [
     ("curator", "curator-demo", roles.CURATOR),
