@@ -1,8 +1,9 @@
 """Series browsing, the cart, downloads (zip, .tcia manifest, single files with Range), the
-metadata digest, the data use agreement page, and the curators' publish and withdraw pages.
+metadata digest and the data use agreement page. (Publishing and withdrawing are the
+publication layer's pages: publication/views.py.)
 
-Views parse input, check permission and call the services in services/downloads.py,
-services/digest.py and services/publish.py.
+Views parse input, check permission and call the services in services/downloads.py and
+services/digest.py.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,7 +20,6 @@ from . import access
 from .models import Collection, CollectionVersion, Series
 from .selectors import released_series
 from .services import digest, downloads
-from .services.publish import PublishBlocked, gate_failures, publish
 from .services.zipstream import stream_zip
 
 CART_KEY = "cart_series"
@@ -182,11 +182,9 @@ def series_list(request, slug):
         released_series(request.user).filter(collection=collection)
         .select_related("subject", "study").order_by("subject__patient_id", "study__study_date", "series_number")
     )
-    from doi.selectors import latest_version
-
     return render(request, "collections_app/data_series_list.html", {
         "collection": collection, "series": series[:2000], "cart": set(request.session.get(CART_KEY, [])),
-        "version": latest_version(collection), "can_download": access.can_download(request.user, collection),
+        "version": collection.latest_version, "can_download": access.can_download(request.user, collection),
     })
 
 
@@ -238,36 +236,6 @@ def cart_manifest(request):
     return manifest_response(request, selection, "cart")
 
 
-def _published_subset_or_404(request, pk):
-    """A published subset all of whose collections the user may see (else a 404: a subset of a
-    collection back in curation names nothing to the public)."""
-    from doi.models import DatasetStatus, Subset
-    from doi.selectors import subset_visible
-
-    subset = get_object_or_404(Subset, pk=pk, status=DatasetStatus.PUBLISHED)
-    if not subset_visible(subset, request.user):
-        raise Http404("No such subset.")
-    return subset
-
-
-def subset_zip(request, pk):
-    subset = _published_subset_or_404(request, pk)
-    selection = downloads.subset_selection(subset)
-    refused = _download_check(request, {p.series.collection for p in selection})
-    if refused:
-        return refused
-    return zip_response(downloads.build_package(selection, name=f"subset-{subset.pk}", when=subset.decided_at))
-
-
-def subset_manifest(request, pk):
-    subset = _published_subset_or_404(request, pk)
-    selection = downloads.subset_selection(subset)
-    refused = _download_check(request, {p.series.collection for p in selection})
-    if refused:
-        return refused
-    return manifest_response(request, selection, f"subset-{subset.pk}", when=subset.decided_at)
-
-
 # Data use agreement ---------------------------------------------------------------------------
 
 
@@ -287,48 +255,3 @@ def agreement(request, slug):
     return render(request, "collections_app/data_agreement.html", {
         "collection": collection, "accepted": accepted, "next": safe_next(request, ""),
     })
-
-
-# Curators: publish and withdraw ---------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def publish_page(request, slug):
-    require_curator(request.user)
-    collection = get_object_or_404(Collection, slug=slug)
-    failures = gate_failures(collection)
-    if request.method == "POST":
-        try:
-            version = publish(collection, actor=request.user, notes=request.POST.get("notes", ""),
-                              major=request.POST.get("kind", "major") != "minor")
-        except PublishBlocked as blocked:
-            failures = blocked.failures
-            messages.error(request, "Not published: the gates below failed.")
-        else:
-            from doi.selectors import citable_doi_for_version
-
-            messages.success(request, f"Published version {version.number}.")
-            d = citable_doi_for_version(version)
-            return redirect(d.get_absolute_url() if d else reverse("data_publish", args=[slug]))
-    from doi.selectors import published_versions
-
-    return render(request, "collections_app/data_publish.html", {
-        "collection": collection, "failures": failures, "versions": published_versions(collection),
-    })
-
-
-@login_required
-@require_POST
-def withdraw_version(request, slug, number):
-    require_curator(request.user)
-    version = get_object_or_404(CollectionVersion, collection__slug=slug, number=number)
-    reason = request.POST.get("reason", "").strip()
-    if not reason:
-        messages.error(request, "Give a reason for withdrawing the version.")
-        return redirect(reverse("data_publish", args=[slug]))
-    from doi.services import withdraw_version as withdraw
-
-    withdraw(version, actor=request.user, reason=reason)
-    messages.success(request, f"Version {number} withdrawn.")
-    return redirect(reverse("data_publish", args=[slug]))
