@@ -98,6 +98,21 @@ def resolve(doi: str) -> DOI | None:
         "collection__latest_version", "version__collection__latest_version", "subset", "derived").first()
 
 
+_KEY_FIELDS = ("id", "doi", "kind", "state", "updated_at", "collection_id", "version_id", "subset_id", "derived_id")
+_COLLECTION_KEY_FIELDS = ("id", "slug", "status", "access", "updated_at", "latest_version_id", "data_use_agreement")
+
+
+def resolve_for_key(doi: str) -> DOI | None:
+    """A DOI with only what a landing page's cache key and access check read (its state and
+    stamps, its collection's status, access and stamp, a version's withdrawal); the page itself
+    is built from `resolve` on a cache miss."""
+    fields = list(_KEY_FIELDS) + [f"collection__{f}" for f in _COLLECTION_KEY_FIELDS] + [
+        "version__id", "version__withdrawn_at", "version__collection_id"] + [
+        f"version__collection__{f}" for f in _COLLECTION_KEY_FIELDS]
+    return (DOI.objects.filter(doi=doi.strip().lower()).select_related("collection", "version__collection")
+            .only(*fields).first())
+
+
 def _hidden_collections():
     return Collection.objects.exclude(status__in=PUBLIC_STATUSES)
 

@@ -61,8 +61,8 @@ def negotiate(accept: str) -> tuple[str | None, dict]:
     return None, {}
 
 
-def _resolve_or_404(request, doi_str: str) -> DOI:
-    doi = selectors.resolve(doi_str)
+def _resolve_or_404(request, doi_str: str, *, light: bool = False) -> DOI:
+    doi = selectors.resolve_for_key(doi_str) if light else selectors.resolve(doi_str)
     if doi is None:
         raise Http404("Unknown DOI")
     if doi.state == DOI.State.DRAFT and not roles.is_curator(request.user):
@@ -135,10 +135,14 @@ def render_format(request, doi: DOI, fmt: str, params: dict | None = None, *, at
 
 
 def resolver(request, doi):
-    doi = _resolve_or_404(request, doi)
     fmt, params = negotiate(request.headers.get("Accept", ""))
     if request.GET.get("format") in FORMATS:
         fmt = request.GET["format"]
+    if fmt == "html":
+        light = _resolve_or_404(request, doi, light=True)
+        if selectors.doi_available(light, request.user) and not is_withdrawn(light):
+            return landing(request, light)
+    doi = _resolve_or_404(request, doi)
     if fmt is None:
         response = HttpResponse("Not acceptable. Offered: text/html, " + ", ".join(m for m, _ in FORMATS.values()) + "\n",
                                 status=406, content_type="text/plain")
@@ -332,7 +336,7 @@ class LazyLanding:
 
     @functools.cached_property
     def ctx(self) -> dict:
-        return landing_context(self.request, self.doi)
+        return landing_context(self.request, selectors.resolve(self.doi.doi))
 
 
 def landing_key(request, doi: DOI) -> str:

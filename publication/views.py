@@ -15,8 +15,7 @@ from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import get_conditional_response, patch_vary_headers
-from django.utils.http import http_date, quote_etag
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods, require_POST
 
 from collections_app import access
@@ -50,7 +49,10 @@ class CollectionPage:
 
     def __init__(self, request, collection: Collection, page_slug: str, style: str):
         self.request, self.collection, self.page_slug, self.style = request, collection, page_slug, style
-        self.latest = collection.latest_version
+
+    @functools.cached_property
+    def latest(self):
+        return self.collection.latest_version
 
     @functools.cached_property
     def pages(self):
@@ -177,13 +179,17 @@ def _page_slugs(collection) -> set[str]:
 
 
 def collection_detail(request, slug, page_slug="overview"):
-    collection = get_visible_or_404(Collection.objects.select_related("latest_version"), request.user, slug=slug)
+    # The few columns the cache key needs; the whole collection is read only for a cache miss.
+    collection = get_visible_or_404(
+        Collection.objects.only("pk", "slug", "status", "access", "updated_at", "data_use_agreement"),
+        request.user, slug=slug)
     if page_slug != "overview" and page_slug not in _page_slugs(collection):
         raise Http404("No such page")
     style = citation_style(request)
+    full = SimpleLazyObject(lambda: Collection.objects.select_related("latest_version").get(pk=collection.pk))
     context = {
-        "collection": collection, "p": CollectionPage(request, collection, page_slug, style), "style": style,
-        "page_slug": page_slug, "access_class": access_class(request.user, collection),
+        "collection": full, "p": CollectionPage(request, full, page_slug, style), "style": style,
+        "page_slug": page_slug, "access_class": access_class(request.user, collection), "key_pk": collection.pk,
         "stamp": f"{collection.updated_at.timestamp():.6f}", "host": request.get_host(),
         "can_edit": roles.is_curator(request.user),
     }
