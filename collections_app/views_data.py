@@ -71,6 +71,30 @@ def _selection_args(request):
 # Versions -------------------------------------------------------------------------------------
 
 
+def _not_modified(request, version, kind: str, *, weak: bool = False):
+    """Conditional GET on a version's downloads: the ETag names the frozen manifest, the kind of
+    answer and the selection; Last-Modified is the version's creation. A zip is weakly equal
+    between downloads (metadata.csv records when it was downloaded), everything else strongly."""
+    from django.utils.cache import get_conditional_response
+    from django.utils.http import quote_etag
+
+    import hashlib as _hashlib
+
+    key = f"{version.manifest_sha256}:{kind}:{request.GET.urlencode()}"
+    etag = quote_etag(_hashlib.sha256(key.encode()).hexdigest()[:32])
+    etag = f"W/{etag}" if weak else etag
+    modified = int(version.created_at.timestamp())
+    return etag, modified, get_conditional_response(request, etag=etag, last_modified=modified)
+
+
+def _validators(response, etag, modified):
+    from django.utils.http import http_date
+
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(modified)
+    return response
+
+
 def version_zip(request, version_id):
     version = _version_or_404(request, version_id)
     if version.withdrawn_at:
@@ -78,6 +102,9 @@ def version_zip(request, version_id):
     refused = _download_check(request, [version.collection])
     if refused:
         return refused
+    etag, modified, unchanged = _not_modified(request, version, "zip", weak=True)
+    if unchanged is not None:
+        return _validators(unchanged, etag, modified)
     series_uids, study_uids = _selection_args(request)
     selection = downloads.version_selection(version, series_uids=series_uids, study_uids=study_uids)
     if not selection:
@@ -85,7 +112,7 @@ def version_zip(request, version_id):
     name = downloads.version_package_name(version)
     if series_uids or study_uids:
         name += "-selection"
-    return zip_response(downloads.build_package(selection, name=name, when=version.created_at))
+    return _validators(zip_response(downloads.build_package(selection, name=name, when=version.created_at)), etag, modified)
 
 
 def version_manifest(request, version_id):
@@ -95,9 +122,13 @@ def version_manifest(request, version_id):
     refused = _download_check(request, [version.collection])
     if refused:
         return refused  # a manifest lists series UIDs: data level
+    etag, modified, unchanged = _not_modified(request, version, "manifest:" + request.get_host())
+    if unchanged is not None:
+        return _validators(unchanged, etag, modified)
     series_uids, study_uids = _selection_args(request)
     selection = downloads.version_selection(version, series_uids=series_uids, study_uids=study_uids)
-    return manifest_response(request, selection, downloads.version_package_name(version), when=version.created_at)
+    return _validators(manifest_response(request, selection, downloads.version_package_name(version),
+                                         when=version.created_at), etag, modified)
 
 
 def version_digest(request, version_id, per="image"):
@@ -107,10 +138,13 @@ def version_digest(request, version_id, per="image"):
     refused = _download_check(request, [version.collection])
     if refused:
         return refused  # the digest holds header values of every image: data level
+    etag, modified, unchanged = _not_modified(request, version, f"digest-{per}")
+    if unchanged is not None:
+        return _validators(unchanged, etag, modified)
     rows = digest.series_csv(version) if per == "series" else digest.image_csv(version)
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, digest.filename(version, per))
-    return response
+    return _validators(response, etag, modified)
 
 
 def version_file(request, version_id, sop_uid):
@@ -126,6 +160,11 @@ def version_file(request, version_id, sop_uid):
         raise Http404("No such image in this version.")
     stored = entry.stored_file
     etag = f'"{stored.sha256}"'
+    from django.utils.cache import get_conditional_response
+
+    unchanged = get_conditional_response(request, etag=etag, last_modified=int(version.created_at.timestamp()))
+    if unchanged is not None:
+        return _validators(unchanged, etag, int(version.created_at.timestamp()))
     header = request.headers.get("Range", "")
     if_range = request.headers.get("If-Range")
     if if_range and if_range != etag:

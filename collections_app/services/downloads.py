@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
 from ..selectors import latest_version_with_series
+from .digest import nbia_date
 from .zipstream import ZipMember, zip_length
 
 METADATA_COLUMNS = [
@@ -331,7 +332,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
         rows.append([
             facts.series_instance_uid, sanitize(short_name), "YES" if facts.third_party_analysis else "NO",
             cite or "NA", sanitize(patient_id), study_uid, sanitize(study_description),
-            study_date.strftime("%m-%d-%Y") if study_date else "NA", sanitize(facts.series_description),
+            nbia_date(study_date) or "NA", sanitize(facts.series_description),
             sanitize(facts.manufacturer), sanitize(facts.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
             str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])
