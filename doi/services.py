@@ -26,6 +26,12 @@ class SubsetError(ValueError):
     pass
 
 
+def touch_collections(pks) -> None:
+    """The public pages of these collections list what was just published from them (supporting
+    data, subsets): move their updated_at, which keys those pages' caches."""
+    Collection.objects.filter(pk__in=pks).update(updated_at=timezone.now())
+
+
 def landing_url(doi: str) -> str:
     return f"{conf.site_url()}/doi/{doi}"
 
@@ -235,6 +241,7 @@ def approve_subset(subset: Subset, *, actor, note: str = "", provider=None) -> D
         subset.save()
         doi = _create(provider, kind=DOI.Kind.SUBSET, subset=subset)
         log("doi.subset_approve", actor=actor, obj=subset, doi=doi.doi, manifest_sha256=digest, reason=note)
+        touch_collections(subset.items.values("series__collection_id"))
     sync(doi, provider)
     # The sources gain HasPart/IsSourceOf: resend their complete records.
     sync_all(metadata.subset_targets(subset), provider)
@@ -279,6 +286,7 @@ def publish_derived(dataset: DerivedDataset, *, actor, provider=None) -> DOI:
         dataset.save(update_fields=["status", "published_at"])
         doi = DOI.objects.filter(derived=dataset).first() or _create(provider, kind=DOI.Kind.DERIVED, derived=dataset)
         log("doi.derived_publish", actor=actor, obj=dataset, doi=doi.doi)
+        touch_collections(dataset.sources.values("pk"))
     sync(doi, provider)
     sync_all([selectors.concept_doi(s) for s in dataset.sources.all()], provider)
     doi.refresh_from_db()
