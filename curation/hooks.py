@@ -6,15 +6,30 @@ elements as (tag_path, vr, value) tuples, exactly as the de-identification engin
 Hooks run inside intake's transaction for that file. A hook that takes a `dataset` keyword (or
 **kwargs) also gets the de-identified pydicom dataset, for what the elements do not carry (pixels).
 
+Intake takes files a chunk at a time: a hook registered with `many=` (a function taking the
+submission and a list of IngestEntry) is called once per chunk, inside the chunk's transaction,
+instead of once per file; one without it is called for each file of the chunk.
+
 A hook may defer work to the end of the batch (the PHI report counts values a few hundred files
 at a time): batch-end hooks run when intake finishes a batch, with the submission.
 """
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 IngestHook = Callable[..., None]
 _INGEST_HOOKS: list[IngestHook] = []
+_MANY: dict = {}  # hook → its form for a whole chunk
 _TAKES_DATASET: dict = {}
+
+
+@dataclass
+class IngestEntry:
+    """One new file of a chunk, as a hook sees it."""
+
+    image: object
+    elements: list
+    dataset: object = None
 _BATCH_END_HOOKS: list[Callable[..., None]] = []
 
 
@@ -26,15 +41,18 @@ def _accepts_dataset(fn) -> bool:
     return any(p.name == "dataset" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def register_ingest_hook(fn: IngestHook) -> IngestHook:
+def register_ingest_hook(fn: IngestHook, many: Callable[..., None] | None = None) -> IngestHook:
     if fn not in _INGEST_HOOKS:
         _INGEST_HOOKS.append(fn)
+    if many is not None:
+        _MANY[fn] = many
     return fn
 
 
 def unregister_ingest_hook(fn: IngestHook) -> None:
     if fn in _INGEST_HOOKS:
         _INGEST_HOOKS.remove(fn)
+    _MANY.pop(fn, None)
 
 
 def has_ingest_hooks() -> bool:
@@ -44,7 +62,23 @@ def has_ingest_hooks() -> bool:
 def run_ingest_hooks(*, submission, image, elements, replaced_file=None, dataset=None) -> None:
     """`dataset`, when the caller has it, is the de-identified pydicom dataset that was stored;
     it goes only to hooks that take a `dataset` (or **kwargs) argument."""
+    _run(list(_INGEST_HOOKS), submission=submission, image=image, elements=elements, replaced_file=replaced_file,
+         dataset=dataset)
+
+
+def run_ingest_hooks_many(*, submission, entries: list[IngestEntry]) -> None:
+    """The hooks for a chunk of new files: each hook's chunk form once, or the hook per file."""
     for hook in list(_INGEST_HOOKS):
+        many = _MANY.get(hook)
+        if many is not None:
+            many(submission=submission, entries=entries)
+            continue
+        for entry in entries:
+            _run([hook], submission=submission, image=entry.image, elements=entry.elements, dataset=entry.dataset)
+
+
+def _run(hooks, *, submission, image, elements, replaced_file=None, dataset=None) -> None:
+    for hook in hooks:
         takes = _TAKES_DATASET.get(hook)
         if takes is None:
             takes = _TAKES_DATASET[hook] = _accepts_dataset(hook)

@@ -80,51 +80,85 @@ class IndexResult:
     created: bool
 
 
+def _subject_defaults(collection: Collection, ds) -> dict:
+    return {
+        "patient_sex": _text(ds, "PatientSex", 16),
+        "ethnic_group": _text(ds, "EthnicGroup", 64),
+        "phantom": collection.species.lower() == "phantom",
+        "species_description": collection.species,
+    }
+
+
+def _study_defaults(ds) -> dict:
+    return {
+        "study_date": _date(ds, "StudyDate"),
+        "study_description": _text(ds, "StudyDescription", 200),
+        "study_id": _text(ds, "StudyID", 16),
+        "patient_age": _text(ds, "PatientAge", 8),
+        "admitting_diagnoses_description": _text(ds, "AdmittingDiagnosesDescription", 200),
+    }
+
+
+def _series_defaults(ds) -> dict:
+    pixel_spacing = ds.get("PixelSpacing")
+    modality = _text(ds, "Modality", 16)
+    return {
+        "modality": modality,
+        "body_part_examined": _text(ds, "BodyPartExamined", 64),
+        "manufacturer": _text(ds, "Manufacturer", 64),
+        "manufacturer_model_name": _text(ds, "ManufacturerModelName", 64),
+        "software_versions": _text(ds, "SoftwareVersions", 128),
+        "protocol_name": _text(ds, "ProtocolName", 128),
+        "series_date": _date(ds, "SeriesDate"),
+        "series_number": _text(ds, "SeriesNumber", 16),
+        "series_description": _text(ds, "SeriesDescription", 200),
+        "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID", 64),
+        "pixel_spacing_row": _float(pixel_spacing[0]) if pixel_spacing else None,
+        "slice_thickness": _float(ds.get("SliceThickness")),
+        "annotations_flag": modality in {"RTSTRUCT", "SEG", "SR", "PR"},
+    }
+
+
+def _image_fields(ds, stored_file: StoredFile) -> dict:
+    position = ds.get("ImagePositionPatient")
+    return {
+        "sop_instance_uid": str(ds.SOPInstanceUID).strip(),
+        "sop_class_uid": _text(ds, "SOPClassUID", 64),
+        "instance_number": _int(ds, "InstanceNumber"),
+        "acquisition_number": _int(ds, "AcquisitionNumber"),
+        "stored_file": stored_file,
+        "file_size": stored_file.size,
+        "transfer_syntax_uid": str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
+        "rows": _int(ds, "Rows"),
+        "columns": _int(ds, "Columns"),
+        "number_of_frames": _int(ds, "NumberOfFrames") or 1,
+        "photometric_interpretation": _text(ds, "PhotometricInterpretation", 16),
+        "image_position_patient": "\\".join(f"{float(v):g}" for v in position) if position else "",
+        "slice_location": _float(ds.get("SliceLocation")),
+    }
+
+
+def _check_required(ds) -> str:
+    for keyword in REQUIRED_UIDS:
+        if not str(ds.get(keyword, "") or "").strip():
+            raise IndexError_(f"missing required attribute {keyword}")
+    patient_id = _text(ds, "PatientID", 64)
+    if not patient_id:
+        raise IndexError_("missing required attribute PatientID")
+    return patient_id
+
+
 def _series_for(collection: Collection, ds, patient_id: str) -> Series:
-    subject, _ = Subject.objects.get_or_create(
-        collection=collection,
-        patient_id=patient_id,
-        defaults={
-            "patient_sex": _text(ds, "PatientSex", 16),
-            "ethnic_group": _text(ds, "EthnicGroup", 64),
-            "phantom": collection.species.lower() == "phantom",
-            "species_description": collection.species,
-        },
-    )
+    subject, _ = Subject.objects.get_or_create(collection=collection, patient_id=patient_id,
+                                               defaults=_subject_defaults(collection, ds))
     study, _ = Study.objects.get_or_create(
         study_instance_uid=str(ds.StudyInstanceUID).strip(),
-        defaults={
-            "collection": collection,
-            "subject": subject,
-            "study_date": _date(ds, "StudyDate"),
-            "study_description": _text(ds, "StudyDescription", 200),
-            "study_id": _text(ds, "StudyID", 16),
-            "patient_age": _text(ds, "PatientAge", 8),
-            "admitting_diagnoses_description": _text(ds, "AdmittingDiagnosesDescription", 200),
-        },
+        defaults={"collection": collection, "subject": subject, **_study_defaults(ds)},
     )
     check_owner(study, "StudyInstanceUID", collection)
-    pixel_spacing = ds.get("PixelSpacing")
     series, _ = Series.objects.get_or_create(
         series_instance_uid=str(ds.SeriesInstanceUID).strip(),
-        defaults={
-            "collection": collection,
-            "subject": subject,
-            "study": study,
-            "modality": _text(ds, "Modality", 16),
-            "body_part_examined": _text(ds, "BodyPartExamined", 64),
-            "manufacturer": _text(ds, "Manufacturer", 64),
-            "manufacturer_model_name": _text(ds, "ManufacturerModelName", 64),
-            "software_versions": _text(ds, "SoftwareVersions", 128),
-            "protocol_name": _text(ds, "ProtocolName", 128),
-            "series_date": _date(ds, "SeriesDate"),
-            "series_number": _text(ds, "SeriesNumber", 16),
-            "series_description": _text(ds, "SeriesDescription", 200),
-            "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID", 64),
-            "pixel_spacing_row": _float(pixel_spacing[0]) if pixel_spacing else None,
-            "slice_thickness": _float(ds.get("SliceThickness")),
-            "annotations_flag": _text(ds, "Modality", 16) in {"RTSTRUCT", "SEG", "SR", "PR"},
-        },
+        defaults={"collection": collection, "subject": subject, "study": study, **_series_defaults(ds)},
     )
     check_owner(series, "SeriesInstanceUID", collection)
     return series
@@ -140,15 +174,9 @@ def index_dataset(*, collection: Collection, ds, stored_file: StoredFile, now=No
     `cache` (a dict the caller keeps for one batch) remembers the series rows already found,
     which saves three queries for every image after the first of a series.
     """
-    for keyword in REQUIRED_UIDS:
-        if not str(ds.get(keyword, "") or "").strip():
-            raise IndexError_(f"missing required attribute {keyword}")
-    patient_id = _text(ds, "PatientID", 64)
-    if not patient_id:
-        raise IndexError_("missing required attribute PatientID")
+    patient_id = _check_required(ds)
     now = now or timezone.now()
     sop_uid = str(ds.SOPInstanceUID).strip()
-
     series_uid = str(ds.SeriesInstanceUID).strip()
     with transaction.atomic():
         cached = cache.get(series_uid) if cache is not None else None
@@ -161,30 +189,67 @@ def index_dataset(*, collection: Collection, ds, stored_file: StoredFile, now=No
         for existing in Image.objects.filter(sop_instance_uid=sop_uid):
             check_owner(existing, "SOPInstanceUID", collection)
             return IndexResult(existing, False)
-        position = ds.get("ImagePositionPatient")
-        image = Image.objects.create(
-            collection=collection,
-            series=series,
-            sop_instance_uid=sop_uid,
-            sop_class_uid=_text(ds, "SOPClassUID", 64),
-            instance_number=_int(ds, "InstanceNumber"),
-            acquisition_number=_int(ds, "AcquisitionNumber"),
-            stored_file=stored_file,
-            file_size=stored_file.size,
-            transfer_syntax_uid=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
-            rows=_int(ds, "Rows"),
-            columns=_int(ds, "Columns"),
-            number_of_frames=_int(ds, "NumberOfFrames") or 1,
-            photometric_interpretation=_text(ds, "PhotometricInterpretation", 16),
-            image_position_patient="\\".join(f"{float(v):g}" for v in position) if position else "",
-            slice_location=_float(ds.get("SliceLocation")),
-        )
+        image = Image.objects.create(collection=collection, series=series, **_image_fields(ds, stored_file))
         Series.objects.filter(pk=series.pk).update(
             image_count=F("image_count") + 1,
             total_bytes=F("total_bytes") + stored_file.size,
             max_submission_timestamp=now,
         )
     return IndexResult(image, True)
+
+
+def _get_or_create_many(model, key: str, wanted: dict, scope: dict, make) -> dict:
+    """key value → row for every value in `wanted` (value → a dataset that has it): one SELECT for
+    what exists, one INSERT for what does not (a row another process inserted meanwhile is
+    skipped, then read), one more SELECT for what was inserted."""
+    found = {getattr(r, key): r for r in model.objects.filter(**scope, **{f"{key}__in": list(wanted)})}
+    missing = [v for v in wanted if v not in found]
+    if missing:
+        model.objects.bulk_create([make(v, wanted[v]) for v in missing], ignore_conflicts=True)
+        found.update({getattr(r, key): r for r in model.objects.filter(**scope, **{f"{key}__in": missing})})
+    return found
+
+
+def index_many(*, collection: Collection, entries: list, now=None, cache: dict | None = None) -> list[Image]:
+    """index_dataset for many new instances at once, in a constant number of statements: one
+    SELECT and at most one INSERT for subjects, studies and series each (fewer when `cache`
+    knows the series), one INSERT of all images, one UPDATE per series touched. `entries`:
+    (dataset, stored_file) pairs of SOP Instance UIDs that no collection holds yet (the caller
+    checked); a UID inserted meanwhile by another process raises IntegrityError, and the caller
+    takes the files one at a time. Returns the images, in order, each with its series set."""
+    now = now or timezone.now()
+    cache = cache if cache is not None else {}
+    keyed = [(ds, stored, _check_required(ds), str(ds.StudyInstanceUID).strip(), str(ds.SeriesInstanceUID).strip())
+             for ds, stored in entries]
+    with transaction.atomic():
+        uncached = [k for k in keyed if k[4] not in cache]
+        if uncached:
+            subjects = _get_or_create_many(
+                Subject, "patient_id", {k[2]: k[0] for k in reversed(uncached)}, {"collection": collection},
+                lambda pid, ds: Subject(collection=collection, patient_id=pid, **_subject_defaults(collection, ds)))
+            studies = _get_or_create_many(
+                Study, "study_instance_uid", {k[3]: k for k in reversed(uncached)}, {},
+                lambda uid, k: Study(collection=collection, subject=subjects[k[2]], study_instance_uid=uid,
+                                     **_study_defaults(k[0])))
+            for study in studies.values():
+                check_owner(study, "StudyInstanceUID", collection)
+            series_rows = _get_or_create_many(
+                Series, "series_instance_uid", {k[4]: k for k in reversed(uncached)}, {},
+                lambda uid, k: Series(collection=collection, subject=subjects[k[2]], study=studies[k[3]],
+                                      series_instance_uid=uid, **_series_defaults(k[0])))
+            for series in series_rows.values():
+                check_owner(series, "SeriesInstanceUID", collection)
+            cache.update(series_rows)
+        images = [Image(collection=collection, series=cache[k[4]], **_image_fields(k[0], k[1])) for k in keyed]
+        Image.objects.bulk_create(images)
+        totals: dict = {}
+        for image in images:
+            count, size = totals.get(image.series_id, (0, 0))
+            totals[image.series_id] = (count + 1, size + image.file_size)
+        for series_id, (count, size) in totals.items():
+            Series.objects.filter(pk=series_id).update(image_count=F("image_count") + count,
+                                                       total_bytes=F("total_bytes") + size, max_submission_timestamp=now)
+    return images
 
 
 def replace_image_file(*, image: Image, stored_file: StoredFile) -> Image:

@@ -60,6 +60,33 @@ def store_bytes(data: bytes, *, content_type: str = "application/dicom") -> Stor
         return StoredFile.objects.get(sha256=digest.sha256)
 
 
+def store_many(blobs: list[bytes], *, content_type: str = "application/dicom") -> dict[str, StoredFile]:
+    """store_bytes for many files: sha256 → StoredFile, in three statements whatever the count
+    (which of them exist, insert the others, read those back). Bytes go to the storage first, so
+    a row never points at missing bytes."""
+    digests = {}
+    for data in blobs:
+        digest = digest_bytes(data)
+        digests.setdefault(digest.sha256, (digest, data))
+    found = {f.sha256: f for f in StoredFile.objects.filter(sha256__in=list(digests))}
+    missing = [sha for sha in digests if sha not in found]
+    if missing:
+        storage = storages["archive"]
+        for sha in missing:
+            name = storage_name_for(sha)
+            if not storage.exists(name):
+                saved = storage.save(name, File(io.BytesIO(digests[sha][1]), name=name))
+                if saved != name:  # a concurrent writer got there first; keep one copy
+                    storage.delete(saved)
+        StoredFile.objects.bulk_create([
+            StoredFile(sha256=sha, size=d.size, crc32=d.crc32, md5=d.md5, storage_name=storage_name_for(sha),
+                       content_type=content_type)
+            for sha, (d, _) in ((sha, digests[sha]) for sha in missing)
+        ], ignore_conflicts=True)
+        found.update({f.sha256: f for f in StoredFile.objects.filter(sha256__in=missing)})
+    return found
+
+
 def verify(stored: StoredFile) -> bool:
     """True when the bytes in storage still hash to the recorded sha256 (fixity)."""
     h = hashlib.sha256()

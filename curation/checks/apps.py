@@ -12,6 +12,15 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, dataset=N
     mark_stale(collection_id, "a correction rewrote files" if replaced_file is not None else "new files arrived")
 
 
+def on_ingest_many(*, submission, entries):
+    """The same for a chunk of new files: one upsert of their facts, one mark."""
+    from .facts import record_facts_many
+    from .services import mark_stale
+
+    record_facts_many([(e.image.stored_file_id, e.elements, e.dataset) for e in entries])
+    mark_stale(submission.collection_id, "new files arrived")
+
+
 def publication_gate(collection):
     from collections_app.services.publish import GateFailure
 
@@ -29,7 +38,7 @@ class ChecksConfig(AppConfig):
     def ready(self):
         from curation.hooks import register_ingest_hook
 
-        register_ingest_hook(on_ingest)
+        register_ingest_hook(on_ingest, many=on_ingest_many)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is optional for this app

@@ -120,17 +120,27 @@ def record_facts(*, submission=None, image, elements, replaced_file=None, datase
     """Ingest hook: header facts of the new file, in one upsert. With the dataset intake parsed,
     uncompressed pixels are hashed here too (no second read at the first check run); compressed
     ones are hashed, once, by the first check run."""
+    record_facts_many([(image.stored_file_id, elements, dataset)])
+
+
+def record_facts_many(files) -> None:
+    """Facts of many files, (stored_file_id, elements, dataset) each, in one upsert per kind
+    (files whose pixels were hashed here, and files left for the first check run to hash)."""
     from .models import FileFacts
 
-    header, refs = facts_from_elements(elements)
-    ph = _native_pixel_hash(dataset) if dataset is not None else None
-    if ph is None and dataset is not None and not any(k in dataset for k in ("PixelData", "FloatPixelData",
-                                                                              "DoubleFloatPixelData")):
-        ph = ""  # no pixels: nothing to hash later either
-    facts = FileFacts(stored_file_id=image.stored_file_id, header=header, refs=refs, pixel_hash=ph or "",
-                      pixel_hashed=ph is not None)
-    fields = ["header", "refs"] + (["pixel_hash", "pixel_hashed"] if ph is not None else [])
-    FileFacts.objects.bulk_create([facts], update_conflicts=True, unique_fields=["stored_file"], update_fields=fields)
+    hashed, unhashed = [], []
+    for stored_file_id, elements, dataset in files:
+        header, refs = facts_from_elements(elements)
+        ph = _native_pixel_hash(dataset) if dataset is not None else None
+        if ph is None and dataset is not None and not any(k in dataset for k in ("PixelData", "FloatPixelData",
+                                                                                  "DoubleFloatPixelData")):
+            ph = ""  # no pixels: nothing to hash later either
+        facts = FileFacts(stored_file_id=stored_file_id, header=header, refs=refs, pixel_hash=ph or "",
+                          pixel_hashed=ph is not None)
+        (hashed if ph is not None else unhashed).append(facts)
+    for rows, fields in ((hashed, ["header", "refs", "pixel_hash", "pixel_hashed"]), (unhashed, ["header", "refs"])):
+        if rows:
+            FileFacts.objects.bulk_create(rows, update_conflicts=True, unique_fields=["stored_file"], update_fields=fields)
 
 
 def compute_facts(stored_file, *, want_pixels=True):

@@ -18,9 +18,9 @@ class PhiConfig(AppConfig):
     def ready(self):
         from curation.hooks import register_batch_end_hook, register_ingest_hook
 
-        from .report import on_batch_end, on_ingest
+        from .report import on_batch_end, on_ingest, on_ingest_many
 
-        register_ingest_hook(on_ingest)
+        register_ingest_hook(on_ingest, many=on_ingest_many)
         register_batch_end_hook(on_batch_end)
         try:
             from collections_app.services.publish import register_gate

@@ -203,15 +203,25 @@ def _new_value_params(collection_id, image_id, h, key, path, files, root):
 
 def enqueue(*, collection_id, stored_file_id, series_id, image_id, elements, note: str = "") -> None:
     """Keep a received file's values for the next flush: one INSERT, in the caller's transaction."""
-    payload = zlib.compress(json.dumps(_texts(elements), separators=(",", ":")).encode(), 1)
+    enqueue_many(collection_id, [(stored_file_id, series_id, image_id, elements, note)])
+
+
+def enqueue_many(collection_id, files) -> None:
+    """Keep many files' values, (stored_file_id, series_id, image_id, elements, note) each: one
+    INSERT for all of them, in the caller's transaction; a flush once FLUSH_FILES are waiting."""
+    if not files:
+        return
+    rows = [[collection_id, stored_file_id, series_id, image_id,
+             zlib.compress(json.dumps(_texts(elements), separators=(",", ":")).encode(), 1), note[:300]]
+            for stored_file_id, series_id, image_id, elements, note in files]
     table = PhiPending._meta.db_table
     with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} (collection_id, stored_file_id, series_id, image_id, rows, note) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)", [collection_id, stored_file_id, series_id, image_id, payload, note[:300]])
-    if _PENDING.get(collection_id, 0) + 1 >= FLUSH_FILES:
-        flush(collection_id)  # inside the file's transaction: a rollback takes the counts back too
+        cur.executemany(f"INSERT INTO {table} (collection_id, stored_file_id, series_id, image_id, rows, note) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)", rows)
+    if _PENDING.get(collection_id, 0) + len(files) >= FLUSH_FILES:
+        flush(collection_id)  # inside the caller's transaction: a rollback takes the counts back too
     else:
-        _PENDING[collection_id] = _PENDING.get(collection_id, 0) + 1
+        _PENDING[collection_id] = _PENDING.get(collection_id, 0) + len(files)
 
 
 def add_file(*, collection_id, stored_file_id, series_id, image_id, elements, note: str = "") -> None:
@@ -479,6 +489,13 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, **_):
     if replaced_file is not None:
         flush(collection_id)
         remove_file(collection_id=collection_id, stored_file_id=replaced_file.pk)
+
+
+def on_ingest_many(*, submission, entries):
+    """The ingest hook for a chunk of new files: their values wait in one INSERT."""
+    enqueue_many(submission.collection_id, [
+        (e.image.stored_file_id, e.image.series_id, e.image.pk, e.elements,
+         f"a new file (SOP Instance UID {e.image.sop_instance_uid})") for e in entries])
 
 
 def on_batch_end(*, submission, **_):

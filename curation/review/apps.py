@@ -10,9 +10,9 @@ class ReviewConfig(AppConfig):
     def ready(self):
         from curation.hooks import register_ingest_hook
 
-        from .hooks import on_ingest
+        from .hooks import on_ingest, on_ingest_many
 
-        register_ingest_hook(on_ingest)
+        register_ingest_hook(on_ingest, many=on_ingest_many)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is not there yet

@@ -1,4 +1,5 @@
-"""The intake hook: a review row per series, then thumbnail and OCR tasks for the new image.
+"""The intake hook: a review row per series, then thumbnail and OCR tasks for the new images
+(per file for corrections; one task per series for each chunk intake takes).
 
 Nothing is rendered here. Per file it costs one SELECT (the series' review row, created by the
 first file of a series) and one queue insert per task: with django-q's ORM broker on our own
@@ -45,12 +46,12 @@ def _in_transaction_broker():
     return _broker if isinstance(_broker, ORM) else None
 
 
-def _enqueue(func: str, image_id: int) -> None:
+def _enqueue(func: str, *args) -> None:
     broker = _in_transaction_broker()
     if broker is not None:
-        async_task(func, image_id, broker=broker)
+        async_task(func, *args, broker=broker)
     else:
-        transaction.on_commit(partial(async_task, func, image_id))
+        transaction.on_commit(partial(async_task, func, *args))
 
 
 def on_ingest(*, submission, image, elements, replaced_file=None, **_):
@@ -66,3 +67,25 @@ def on_ingest(*, submission, image, elements, replaced_file=None, **_):
     _enqueue("curation.review.tasks.render_thumbnail", image.pk)
     if likely:
         _enqueue("curation.review.tasks.detect_text", image.pk)
+
+
+def on_ingest_many(*, submission, entries):
+    """A chunk of new files: the review rows of its series in one INSERT, and one task per series
+    that renders the chunk's thumbnails of that series (and OCRs the images likely to carry text)."""
+    by_series: dict = {}
+    for entry in entries:
+        image = entry.image
+        series = image.series
+        likely = ocr.likely_burned_in(modality=series.modality, sop_class_uid=image.sop_class_uid, **_signals(entry.elements))
+        row = by_series.setdefault(series.pk, {"collection_id": series.collection_id, "images": [], "ocr": []})
+        row["images"].append(image.pk)
+        if likely:
+            row["ocr"].append(image.pk)
+    SeriesReview.objects.bulk_create(
+        [SeriesReview(series_id=pk, collection_id=row["collection_id"], likely_text=bool(row["ocr"]))
+         for pk, row in by_series.items()], ignore_conflicts=True)
+    flagged = [pk for pk, row in by_series.items() if row["ocr"]]
+    if flagged:
+        SeriesReview.objects.filter(series_id__in=flagged, likely_text=False).update(likely_text=True)
+    for pk, row in by_series.items():
+        _enqueue("curation.review.tasks.render_images", row["images"], row["ocr"])

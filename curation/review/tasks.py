@@ -26,6 +26,15 @@ def render_thumbnail(image_id: int) -> bool:
     return True
 
 
+def render_images(image_ids: list, ocr_ids: list = ()) -> int:
+    """Thumbnails of a chunk's images of one series, then OCR of those likely to carry text
+    (intake queues one such task per series per chunk). Returns thumbnails rendered."""
+    rendered = sum(1 for pk in image_ids if render_thumbnail(pk))
+    for pk in ocr_ids:
+        detect_text(pk)
+    return rendered
+
+
 def detect_text(image_id: int) -> int:
     """OCR the image's preview; store the boxes and bump the series' priority. Returns boxes found."""
     image = Image.objects.select_related("stored_file", "series").filter(pk=image_id).first()

@@ -20,9 +20,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from collections_app.models import Image
-from collections_app.services.indexing import IndexError_, check_owner, index_dataset
+from collections_app.services.indexing import IndexError_, check_owner, index_dataset, index_many
 from collections_app.services.stats import refresh_collection_stats
-from collections_app.services.storage import store_bytes
+from collections_app.services.storage import store_bytes, store_many
 from curation.deid import DeidError, read_dicom, write_dicom
 
 from .. import hooks
@@ -65,6 +65,21 @@ class Rejected(Exception):
 
 
 @dataclass
+class Prepared:
+    """A file parsed and de-identified, not yet written: what the database step needs."""
+
+    ds: object
+    clean: bytes
+    sha: str
+    sop: str
+    name: str
+    staged: object
+    warnings: list
+    elements: list | None
+    data: bytes  # the original, kept for a failure's quarantine copy
+
+
+@dataclass
 class _Collector:
     """Receives the engine's on_element callback for the file being processed."""
 
@@ -80,7 +95,6 @@ class Intake:
     def __init__(self, submission: Submission, batch: IntakeBatch):
         self.submission = submission
         self.batch = batch
-        self._staged = None
         self.collector = _Collector() if hooks.has_ingest_hooks() else None
         self.engine = build_deidentifier(submission, on_element=self.collector)
         self._index_cache: dict = {}  # series rows found in this batch (see index_dataset)
@@ -88,19 +102,51 @@ class Intake:
     def take(self, data: bytes, name: str, *, staged=None) -> IntakeItem:
         """Take one file's bytes. Never raises for bad input: it becomes a rejected item; any
         other failure becomes a failed item whose original is kept for a retry."""
-        self._staged = staged
         try:
-            return self._take(data, name)
+            prepared = self._prepare(data, name, staged)
         except Rejected as exc:
             return self.reject(name, str(exc), data=data, staged=staged)
-        except IndexError_ as exc:  # e.g. a UID another collection owns
-            self._index_cache.clear()
-            return self.reject(name, str(exc), data=data, staged=staged)
         except Exception as exc:  # noqa: BLE001 - recorded on the item; the batch goes on
-            self._index_cache.clear()  # a rolled-back transaction may have created cached rows
             return self.fail(name, exc, data=data, staged=staged)
+        return self._take_prepared(prepared)
 
-    def _take(self, data: bytes, name: str) -> IntakeItem:
+    def take_many(self, files) -> list[IntakeItem]:
+        """Take a chunk of files, (data, name, staged) each: parsed and de-identified one by one,
+        then written in one transaction with a constant number of statements (stored files,
+        index rows, hooks, items, counters) for the new instances. A resend or a conflict is taken
+        alone; if the chunk's transaction fails (another worker inserted one of its instances
+        meanwhile, say), nothing of it stays and each file is taken alone."""
+        items, new, seen = [], [], set()
+        for data, name, staged in files:
+            try:
+                prepared = self._prepare(data, name, staged)
+            except Rejected as exc:
+                items.append(self.reject(name, str(exc), data=data, staged=staged))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                items.append(self.fail(name, exc, data=data, staged=staged))
+                continue
+            new.append(prepared)
+        held = set(Image.objects.filter(sop_instance_uid__in=[p.sop for p in new]).values_list("sop_instance_uid", flat=True))
+        alone = []
+        fresh = []
+        for p in new:
+            if p.sop in held or p.sop in seen:
+                alone.append(p)
+            else:
+                seen.add(p.sop)
+                fresh.append(p)
+        if fresh:
+            try:
+                items.extend(self._file_many(fresh))
+            except Exception:  # noqa: BLE001 - the chunk is rolled back whole; each file goes alone
+                self._index_cache.clear()
+                alone = fresh + alone
+        items.extend(self._take_prepared(p) for p in alone)
+        return items
+
+    def _prepare(self, data: bytes, name: str, staged) -> "Prepared":
+        """Parse, check and de-identify one file (no database write)."""
         if len(data) > max_file_bytes():
             raise Rejected(f"file of {len(data)} bytes exceeds the per-file limit of {max_file_bytes()} bytes")
         try:
@@ -124,28 +170,57 @@ class Intake:
         out = io.BytesIO()
         write_dicom(ds, out)
         clean = out.getvalue()
-        sop_uid = str(ds.SOPInstanceUID).strip()
-        for attempt in (1, 2):
-            try:
-                return self._file(ds, clean, sop_uid, name, result.warnings)
-            except IntegrityError:
-                # Another worker indexed the same instance (or its study or series) between our
-                # lookup and our insert; the transaction is gone, so look again once.
-                self._index_cache.clear()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        elements = self.collector.elements if self.collector is not None else None
+        return Prepared(ds=ds, clean=clean, sha=hashlib.sha256(clean).hexdigest(), sop=str(ds.SOPInstanceUID).strip(),
+                        name=name, staged=staged, warnings=result.warnings[:20], elements=elements, data=data)
 
-    def _file(self, ds, clean: bytes, sop_uid: str, name: str, warnings: list) -> IntakeItem:
-        """Index `clean` (the de-identified bytes of `ds`) in one short transaction: a new
-        instance, the same content again (unchanged, whatever the encoding), or other content
-        under a known SOP Instance UID (a conflict: kept beside the image and flagged)."""
+    def _take_prepared(self, p: "Prepared") -> IntakeItem:
+        try:
+            for attempt in (1, 2):
+                try:
+                    return self._file(p)
+                except IntegrityError:
+                    # Another worker indexed the same instance (or its study or series) between our
+                    # lookup and our insert; the transaction is gone, so look again once.
+                    self._index_cache.clear()
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+        except IndexError_ as exc:  # e.g. a UID another collection owns
+            self._index_cache.clear()
+            return self.reject(p.name, str(exc), data=p.data, staged=p.staged)
+        except Exception as exc:  # noqa: BLE001 - recorded on the item; the batch goes on
+            self._index_cache.clear()  # a rolled-back transaction may have created cached rows
+            return self.fail(p.name, exc, data=p.data, staged=p.staged)
+
+    def _file_many(self, fresh: list["Prepared"]) -> list[IntakeItem]:
         collection = self.submission.collection
+        with transaction.atomic():
+            stored = store_many([p.clean for p in fresh])
+            images = index_many(collection=collection, entries=[(p.ds, stored[p.sha]) for p in fresh],
+                                cache=self._index_cache)
+            if self.collector is not None:
+                hooks.run_ingest_hooks_many(submission=self.submission, entries=[
+                    hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds) for image, p in zip(images, fresh)])
+            items = IntakeItem.objects.bulk_create([
+                IntakeItem(batch=self.batch, name=p.name[:500], outcome=IntakeItem.Outcome.ACCEPTED, warnings=p.warnings,
+                           image=image, stored_file=image.stored_file, staged=p.staged)
+                for image, p in zip(images, fresh)])
+            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + len(items),
+                                                                accepted=F("accepted") + len(items))
+        return items
+
+    def _file(self, p: "Prepared") -> IntakeItem:
+        """Index one file in one short transaction: a new instance, the same content again
+        (unchanged, whatever the encoding), or other content under a known SOP Instance UID (a
+        conflict: kept beside the image and flagged)."""
+        collection = self.submission.collection
+        ds, clean, sop_uid, name, warnings = p.ds, p.clean, p.sop, p.name, p.warnings
         held = None
         for image in Image.objects.filter(sop_instance_uid=sop_uid).select_related("stored_file"):
             check_owner(image, "SOPInstanceUID", collection)
             held = image
-        sha = hashlib.sha256(clean).hexdigest()
+        sha = p.sha
         reason = ""
         with transaction.atomic():
             if held is not None and held.stored_file.sha256 == sha:
@@ -169,12 +244,11 @@ class Intake:
                 stored = store_bytes(clean)
                 indexed = index_dataset(collection=collection, ds=ds, stored_file=stored, cache=self._index_cache)
                 image = indexed.image
-                if indexed.created and self.collector is not None:
-                    hooks.run_ingest_hooks(submission=self.submission, image=image, elements=self.collector.elements,
-                                           dataset=ds)
+                if indexed.created and p.elements is not None:
+                    hooks.run_ingest_hooks(submission=self.submission, image=image, elements=p.elements, dataset=ds)
             item = IntakeItem.objects.create(
-                batch=self.batch, name=name[:500], outcome=outcome, reason=reason, warnings=warnings[:20],
-                image=image, stored_file=stored, staged=self._staged,
+                batch=self.batch, name=name[:500], outcome=outcome, reason=reason, warnings=warnings,
+                image=image, stored_file=stored, staged=p.staged,
             )
             counter = {"accepted": "accepted", "unchanged": "unchanged", "conflict": "conflicts"}[outcome]
             IntakeBatch.objects.filter(pk=self.batch.pk).update(

@@ -31,7 +31,7 @@ from django.utils import timezone
 from tcia.core.audit import log
 
 from ..models import IntakeBatch, IntakeItem, QuarantinedFile, StagedFile, Submission
-from .intake import Intake
+from .intake import Intake, max_file_bytes
 
 logger = logging.getLogger(__name__)
 _TOKEN = secrets.token_hex(4)
@@ -213,10 +213,14 @@ def _run(batch_id: int, owner: str, progress) -> None:
         chunk = list(_waiting(batch_id)[:200])  # asked again each time: files keep arriving
         if not chunk:
             break
-        for staged in chunk:
-            take_staged(intake, staged)
+        for group in take_groups(chunk):
+            if len(group) == 1 and _alone(group[0]):
+                take_staged(intake, group[0])
+            else:
+                take_staged_many(intake, group)
             if progress:
-                progress(staged)
+                for staged in group:
+                    progress(staged)
             if (timezone.now() - last).total_seconds() >= renew_every:
                 if not renew(batch_id, owner):
                     logger.warning("intake batch %s: lease lost; stopping", batch_id)
@@ -228,6 +232,74 @@ def _run(batch_id: int, owner: str, progress) -> None:
         recount(batch)
     else:
         IntakeBatch.objects.filter(pk=batch_id).update(state=IntakeBatch.State.PENDING)
+
+
+CHUNK_FILES = 200
+CHUNK_BYTES = 64 * 1024 * 1024
+
+
+def _alone(staged: StagedFile) -> bool:
+    """Zips (expanded entry by entry) and files over the limit are taken one at a time."""
+    return staged.name.lower().endswith(".zip") or staged.size > max_file_bytes()
+
+
+def take_groups(staged_files):
+    """Consecutive staged files in groups that intake writes in one transaction: at most
+    CHUNK_FILES files and CHUNK_BYTES bytes, each zip or oversize file a group of its own."""
+    group, size = [], 0
+    for staged in staged_files:
+        if _alone(staged):
+            if group:
+                yield group
+            group, size = [], 0
+            yield [staged]
+            continue
+        if group and (len(group) >= CHUNK_FILES or size + staged.size > CHUNK_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(staged)
+        size += staged.size
+    if group:
+        yield group
+
+
+def take_staged_many(intake: Intake, group: list[StagedFile]) -> list[IntakeItem]:
+    """Take a group of plain files in one chunk (see Intake.take_many); files an earlier worker
+    already took (it died before marking them) are only marked."""
+    storage = storages["quarantine"]
+    taken = set(IntakeItem.objects.filter(staged__in=group).values_list("staged_id", flat=True))
+    files, missing, items, rest = [], [], [], []
+    for staged in group:
+        if staged.pk in taken:
+            rest.append(staged)
+            continue
+        try:
+            with storage.open(staged.storage_name, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            missing.append(staged)
+            continue
+        if data[:4] == b"PK\x03\x04":  # a zip under another name: expanded on its own
+            items.extend(take_staged(intake, staged))
+            continue
+        files.append((data, staged.name, staged))
+        rest.append(staged)
+    if files:
+        items.extend(intake.take_many(files))
+    for staged in missing:
+        items.append(intake.reject(staged.name, "the received file is missing from the staging storage", staged=staged))
+    retried = {s.pk: s.retry_of_id for s in group if s.retry_of_id}
+    with transaction.atomic():
+        StagedFile.objects.filter(pk__in=[s.pk for s in rest + missing]).update(state=StagedFile.State.DONE)
+        for item in items:
+            if item.staged_id in retried:
+                IntakeItem.objects.filter(pk=retried[item.staged_id]).update(superseded_by=item)
+    for staged in rest:
+        try:
+            storage.delete(staged.storage_name)
+        except OSError:
+            logger.warning("intake batch %s: could not delete a staged file", staged.batch_id)
+    return items
 
 
 def take_staged(intake: Intake, staged: StagedFile) -> list[IntakeItem]:

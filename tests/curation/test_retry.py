@@ -27,9 +27,17 @@ def distinct_files(n, key="se"):
 
 @pytest.fixture
 def flaky_index(monkeypatch):
-    """The database refuses the index write of the second file once (a lock, an outage)."""
+    """The database refuses a chunk's write (after part of it was done: nothing of it may stay),
+    then the index write of the second file taken alone (a lock, an outage)."""
     real = intake_module.index_dataset
+    real_many = intake_module.index_many
     calls = {"n": 0}
+
+    def index_many(**kwargs):
+        real_many(**kwargs)  # rows written, then the transaction fails: all of it must roll back
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(intake_module, "index_many", index_many)
 
     def index_dataset(**kwargs):
         calls["n"] += 1

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from collections_app.models import Collection
 from curation.models import IntakeBatch, Submission
 from curation.services import staging
-from curation.services.intake import Intake, start_batch
+from curation.services.intake import Intake, max_file_bytes, start_batch
 from curation.services.submissions import create_submission
 
 
@@ -72,22 +72,46 @@ class Command(BaseCommand):
         owner = staging.owner_id()
         staging.claim(batch.pk, owner)
         intake = Intake(submission, batch)
+        bar = tqdm(total=len(files), unit="file", disable=no_progress, desc="ingest")
+        chunk, chunk_bytes = [], 0
+
+        def flush():
+            nonlocal chunk, chunk_bytes
+            if chunk:
+                intake.take_many(chunk)
+                bar.update(len(chunk))
+                staging.renew(batch.pk, owner)
+            chunk, chunk_bytes = [], 0
+
         try:
-            for n, (file, refusal) in enumerate(tqdm(files, unit="file", disable=no_progress, desc="ingest")):
+            for file, refusal in files:
                 name = str(file.relative_to(root)) if root.is_dir() else file.name
-                if refusal:
-                    intake.reject(name, refusal)
-                    continue
                 try:
-                    size = file.stat().st_size
-                    with file.open("rb") as fh:
-                        intake.take_file(fh, name, size)
+                    size = 0 if refusal else file.stat().st_size
+                    alone = refusal or size > max_file_bytes() or name.lower().endswith(".zip")
+                    if not alone:
+                        data = file.read_bytes()
+                        alone = data[:4] == b"PK\x03\x04"
                 except OSError as exc:
                     intake.reject(name, f"cannot read: {exc.strerror}")
-                if n % 200 == 199:
-                    staging.renew(batch.pk, owner)
+                    bar.update(1)
+                    continue
+                if alone:
+                    if refusal:
+                        intake.reject(name, refusal)
+                    else:
+                        with file.open("rb") as fh:
+                            intake.take_file(fh, name, size)
+                    bar.update(1)
+                    continue
+                if chunk and (len(chunk) >= staging.CHUNK_FILES or chunk_bytes + size > staging.CHUNK_BYTES):
+                    flush()
+                chunk.append((data, name, None))
+                chunk_bytes += size
+            flush()
             batch = intake.finish()
         finally:
+            bar.close()
             staging.release(batch.pk, owner)
         self._report(staging.recount(batch))
 
