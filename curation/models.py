@@ -193,8 +193,14 @@ class StagedFile(models.Model):
     batch = models.ForeignKey(IntakeBatch, on_delete=models.CASCADE, related_name="staged_files")
     position = models.PositiveIntegerField(help_text="Order of arrival in the batch, from 1.")
     name = models.CharField(max_length=500, help_text="File name as received, or 'C-STORE #n'.")
-    storage_name = models.CharField(max_length=200, help_text="Name in the 'quarantine' storage.")
+    storage_name = models.CharField(max_length=200, blank=True, help_text="Name in the 'quarantine' storage.")
+    source_path = models.CharField(
+        max_length=1000, blank=True,
+        help_text="A file staged by reference (manage.py ingest): read from this path, never copied or deleted.",
+    )
     size = models.PositiveBigIntegerField(default=0)
+    claimed_by = models.CharField(max_length=120, blank=True, help_text="host:pid:token of the worker taking it.")
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="Another worker may take it after this.")
     client_key = models.CharField(
         max_length=200, blank=True, help_text="The uploader's key for the file, so a resent chunk is not staged twice."
     )

@@ -126,6 +126,17 @@ def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fi
     raise RuntimeError(f"could not stage a file into batch {batch.pk}")
 
 
+def stage_references(batch: IntakeBatch, files) -> int:
+    """Stage files by reference, (path, name, size) each, in bulk: `manage.py ingest` hands its
+    own folder to its workers without copying it. They are read where they are, never deleted."""
+    start = (StagedFile.objects.filter(batch=batch).aggregate(n=Max("position"))["n"] or 0) + 1
+    rows = [StagedFile(batch=batch, position=start + n, name=name[:500], source_path=str(path), size=size)
+            for n, (path, name, size) in enumerate(files)]
+    StagedFile.objects.bulk_create(rows, batch_size=1000)
+    IntakeBatch.objects.filter(pk=batch.pk).update(total=F("total") + len(rows))
+    return len(rows)
+
+
 def reject_unstaged(batch: IntakeBatch, *, name: str, reason: str, size: int = 0, head: bytes = b"") -> IntakeItem:
     """A file refused before it was staged (empty, over a limit while receiving): recorded as a
     rejected item of the batch with what was seen of it (its first bytes), never its whole content."""
@@ -181,61 +192,33 @@ def release(batch_id: int, owner: str) -> None:
 
 # ── taking staged files ───────────────────────────────────────────────────────────────────
 
+CHUNK_FILES = 200
+CHUNK_BYTES = 64 * 1024 * 1024
+
+
 def process_batch(batch_id: int, *, owner: str | None = None, progress=None) -> IntakeBatch:
-    """Task body: take every waiting file of the batch. Safe to run twice, and from any number
-    of workers at once (one holds the lease; the others return)."""
+    """Task body: take the batch's waiting files a chunk at a time, beside any number of other
+    workers on any machine (each chunk is claimed by one), then finish the batch when it is
+    closed and nothing is left. Safe to run twice, and from many workers at once."""
     owner = owner or owner_id()
-    while claim(batch_id, owner):
-        try:
-            _run(batch_id, owner, progress)
-        finally:
-            release(batch_id, owner)
-        # A file staged while we were finishing found the lease held; look once more.
-        if not StagedFile.objects.filter(batch_id=batch_id, state=StagedFile.State.WAITING).exists():
-            break
+    batch = IntakeBatch.objects.select_related("submission__collection").get(pk=batch_id)
+    free_dead_claims(batch_id)
+    intake = None
+    while group := claim_chunk(batch_id, owner):
+        if intake is None:
+            IntakeBatch.objects.filter(pk=batch_id).exclude(state=IntakeBatch.State.RUNNING).update(
+                state=IntakeBatch.State.RUNNING, error="", started_at=batch.started_at or timezone.now())
+            intake = Intake(batch.submission, batch)
+        take_group(intake, group)
+        if progress:
+            for staged in group:
+                progress(staged)
+    _finish_if_complete(batch, owner)
     return IntakeBatch.objects.get(pk=batch_id)
 
 
 def _waiting(batch_id: int):
     return StagedFile.objects.filter(batch_id=batch_id, state=StagedFile.State.WAITING).order_by("position")
-
-
-def _run(batch_id: int, owner: str, progress) -> None:
-    batch = IntakeBatch.objects.select_related("submission__collection").get(pk=batch_id)
-    if batch.state == IntakeBatch.State.DONE and not _waiting(batch_id).exists():
-        return
-    IntakeBatch.objects.filter(pk=batch_id).update(state=IntakeBatch.State.RUNNING, error="",
-                                                   started_at=batch.started_at or timezone.now())
-    intake = Intake(batch.submission, batch)
-    renew_every = max(1, lease_seconds() // 4)
-    last = timezone.now()
-    while True:
-        chunk = list(_waiting(batch_id)[:200])  # asked again each time: files keep arriving
-        if not chunk:
-            break
-        for group in take_groups(chunk):
-            if len(group) == 1 and _alone(group[0]):
-                take_staged(intake, group[0])
-            else:
-                take_staged_many(intake, group)
-            if progress:
-                for staged in group:
-                    progress(staged)
-            if (timezone.now() - last).total_seconds() >= renew_every:
-                if not renew(batch_id, owner):
-                    logger.warning("intake batch %s: lease lost; stopping", batch_id)
-                    return
-                last = timezone.now()
-    batch.refresh_from_db()
-    if batch.closed:
-        intake.finish()
-        recount(batch)
-    else:
-        IntakeBatch.objects.filter(pk=batch_id).update(state=IntakeBatch.State.PENDING)
-
-
-CHUNK_FILES = 200
-CHUNK_BYTES = 64 * 1024 * 1024
 
 
 def _alone(staged: StagedFile) -> bool:
@@ -263,10 +246,72 @@ def take_groups(staged_files):
         yield group
 
 
+def claim_chunk(batch_id: int, owner: str) -> list[StagedFile]:
+    """The next group of waiting files nobody holds, now held by `owner` for a lease's time.
+    On PostgreSQL, workers skip rows another is claiming (SKIP LOCKED); on SQLite the claim is
+    one IMMEDIATE transaction, so claims simply take turns."""
+    now = timezone.now()
+    free = Q(claimed_by="") | Q(claimed_until__lt=now) | Q(claimed_by=owner)
+    with transaction.atomic():
+        candidates = list(_waiting(batch_id).filter(free).select_for_update(skip_locked=True)[:CHUNK_FILES])
+        group = next(take_groups(candidates), [])
+        if group:
+            StagedFile.objects.filter(pk__in=[s.pk for s in group]).update(
+                claimed_by=owner, claimed_until=now + dt.timedelta(seconds=lease_seconds()))
+    return group
+
+
+def free_dead_claims(batch_id: int | None = None) -> int:
+    """Give back the claims of workers of this machine that no longer run (killed, crashed)."""
+    qs = StagedFile.objects.filter(state=StagedFile.State.WAITING).exclude(claimed_by="")
+    if batch_id is not None:
+        qs = qs.filter(batch_id=batch_id)
+    dead = [o for o in set(qs.values_list("claimed_by", flat=True)) if _owner_dead(o)]
+    return qs.filter(claimed_by__in=dead).update(claimed_by="", claimed_until=None) if dead else 0
+
+
+def _finish_if_complete(batch: IntakeBatch, owner: str) -> None:
+    batch.refresh_from_db()
+    if _waiting(batch.pk).exists():
+        return  # another worker holds the rest; it finishes the batch
+    if not batch.closed:
+        IntakeBatch.objects.filter(pk=batch.pk, state=IntakeBatch.State.RUNNING).update(state=IntakeBatch.State.PENDING)
+        return
+    if batch.state == IntakeBatch.State.DONE or not claim(batch.pk, owner):
+        return
+    try:
+        batch.refresh_from_db()
+        if batch.state != IntakeBatch.State.DONE:
+            Intake(batch.submission, batch).finish()
+            recount(batch)
+    finally:
+        release(batch.pk, owner)
+
+
+def _open(staged: StagedFile):
+    if staged.source_path:
+        return open(staged.source_path, "rb")  # noqa: SIM115 - closed by the caller's with
+    return storages["quarantine"].open(staged.storage_name, "rb")
+
+
+def _discard(staged: StagedFile) -> None:
+    if staged.source_path or not staged.storage_name:
+        return  # a file staged by reference is the sender's own
+    try:
+        storages["quarantine"].delete(staged.storage_name)
+    except OSError:
+        logger.warning("intake batch %s: could not delete a staged file", staged.batch_id)
+
+
+def take_group(intake: Intake, group: list[StagedFile]) -> list[IntakeItem]:
+    if len(group) == 1 and _alone(group[0]):
+        return take_staged(intake, group[0])
+    return take_staged_many(intake, group)
+
+
 def take_staged_many(intake: Intake, group: list[StagedFile]) -> list[IntakeItem]:
     """Take a group of plain files in one chunk (see Intake.take_many); files an earlier worker
     already took (it died before marking them) are only marked."""
-    storage = storages["quarantine"]
     taken = set(IntakeItem.objects.filter(staged__in=group).values_list("staged_id", flat=True))
     files, missing, items, rest = [], [], [], []
     for staged in group:
@@ -274,7 +319,7 @@ def take_staged_many(intake: Intake, group: list[StagedFile]) -> list[IntakeItem
             rest.append(staged)
             continue
         try:
-            with storage.open(staged.storage_name, "rb") as fh:
+            with _open(staged) as fh:
                 data = fh.read()
         except FileNotFoundError:
             missing.append(staged)
@@ -288,38 +333,34 @@ def take_staged_many(intake: Intake, group: list[StagedFile]) -> list[IntakeItem
         items.extend(intake.take_many(files))
     for staged in missing:
         items.append(intake.reject(staged.name, "the received file is missing from the staging storage", staged=staged))
-    retried = {s.pk: s.retry_of_id for s in group if s.retry_of_id}
-    with transaction.atomic():
-        StagedFile.objects.filter(pk__in=[s.pk for s in rest + missing]).update(state=StagedFile.State.DONE)
-        for item in items:
-            if item.staged_id in retried:
-                IntakeItem.objects.filter(pk=retried[item.staged_id]).update(superseded_by=item)
+    _mark_taken(rest + missing, items)
     for staged in rest:
-        try:
-            storage.delete(staged.storage_name)
-        except OSError:
-            logger.warning("intake batch %s: could not delete a staged file", staged.batch_id)
+        _discard(staged)
     return items
 
 
 def take_staged(intake: Intake, staged: StagedFile) -> list[IntakeItem]:
-    storage = storages["quarantine"]
     taken = set(staged.items.values_list("name", flat=True))
     try:
-        with storage.open(staged.storage_name, "rb") as fh:
+        with _open(staged) as fh:
             items = intake.take_file(fh, staged.name, staged.size, staged=staged, skip=taken)
     except FileNotFoundError:
         items = [] if taken else [intake.reject(staged.name, "the received file is missing from the staging storage",
                                                 staged=staged)]
-    with transaction.atomic():
-        StagedFile.objects.filter(pk=staged.pk).update(state=StagedFile.State.DONE)
-        if staged.retry_of_id and items:
-            IntakeItem.objects.filter(pk=staged.retry_of_id).update(superseded_by=items[0])
-    try:
-        storage.delete(staged.storage_name)
-    except OSError:
-        logger.warning("intake batch %s: could not delete a staged file", staged.batch_id)
+    _mark_taken([staged], items)
+    _discard(staged)
     return items
+
+
+def _mark_taken(staged_files: list[StagedFile], items: list[IntakeItem]) -> None:
+    retried = {s.pk: s.retry_of_id for s in staged_files if s.retry_of_id}
+    with transaction.atomic():
+        StagedFile.objects.filter(pk__in=[s.pk for s in staged_files]).update(state=StagedFile.State.DONE)
+        done = set()
+        for item in items:
+            if item.staged_id in retried and item.staged_id not in done:
+                IntakeItem.objects.filter(pk=retried[item.staged_id]).update(superseded_by=item)
+                done.add(item.staged_id)
 
 
 def recount(batch: IntakeBatch) -> IntakeBatch:
@@ -364,26 +405,33 @@ def retry(batch: IntakeBatch, *, actor=None, items=None, queue: bool = True) -> 
 
 
 def resume_stalled() -> list[int]:
-    """Queue every batch whose worker is gone; close open batches nobody has added to for a long
-    time; mark command-line batches whose process died as interrupted. Returns the batches queued."""
+    """Queue every batch with files no live worker holds; give back the claims of dead workers of
+    this machine; close open batches nobody has added to for a long time; mark command-line
+    batches whose process died as interrupted (their files are the command's own: only
+    `ingest --resume` on that machine can read them). Returns the batches queued."""
     now = timezone.now()
+    free_dead_claims()
     queued = []
-    unfinished = IntakeBatch.objects.exclude(state=IntakeBatch.State.DONE)
+    unfinished = IntakeBatch.objects.exclude(state__in=[IntakeBatch.State.DONE, IntakeBatch.State.FAILED])
     idle = now - dt.timedelta(seconds=idle_close_seconds())
     for batch in unfinished.filter(closed=False).annotate(last=Max("staged_files__created_at")):
-        if (batch.last or batch.created_at) < idle and not batch.lease_owner:
+        if (batch.last or batch.created_at) < idle:
             IntakeBatch.objects.filter(pk=batch.pk).update(closed=True)
     for batch in unfinished:
-        expired = not batch.lease_until or batch.lease_until < now or _owner_dead(batch.lease_owner)
-        if not expired:
+        if batch.lease_owner and batch.lease_until and batch.lease_until > now and not _owner_dead(batch.lease_owner):
+            continue  # being finished
+        held = Q(claimed_until__gte=now) & ~Q(claimed_by="")
+        waiting = _waiting(batch.pk)
+        if waiting.filter(held).exists():
+            continue  # a live worker is on it
+        if batch.source == IntakeBatch.Source.CLI:
+            if waiting.exists() or batch.state == IntakeBatch.State.RUNNING:
+                IntakeBatch.objects.filter(pk=batch.pk).update(
+                    state=IntakeBatch.State.FAILED, finished_at=now,
+                    error=f"interrupted: go on with manage.py ingest --resume {batch.pk} on the machine that ran it "
+                          "(files already taken are not taken again)")
             continue
-        waiting = _waiting(batch.pk).exists()
-        if batch.source == IntakeBatch.Source.CLI and not waiting and batch.lease_owner:
-            IntakeBatch.objects.filter(pk=batch.pk, lease_owner=batch.lease_owner).update(
-                state=IntakeBatch.State.FAILED, lease_owner="", lease_until=None, finished_at=now,
-                error="interrupted: run the same ingest command again (files already taken are recognised as unchanged)")
-            continue
-        if waiting or (batch.closed and batch.state != IntakeBatch.State.FAILED and batch.source != IntakeBatch.Source.CLI):
+        if waiting.exists() or batch.closed:
             enqueue(batch)
             queued.append(batch.pk)
     return queued

@@ -12,11 +12,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _postgres_database(url: str, name: str, drop: bool = False) -> str:
+    """Create (or drop) database `name` on the server `url` names; returns its URL."""
+    import psycopg
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if drop:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 class Portal:
-    def __init__(self, folder: Path, **env):
+    """`postgres=True`: a fresh database on the server that DATABASE_URL names (dropped by stop)."""
+
+    def __init__(self, folder: Path, postgres: bool = False, **env):
         self.folder = Path(folder)
         self.db = self.folder / "db.sqlite3"
         self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        self.pg_name = None
+        if postgres:
+            self.pg_name = f"tcia_portal_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+            self.env["DATABASE_URL"] = _postgres_database(os.environ["DATABASE_URL"], self.pg_name)
         self.env.update({
             "DJANGO_SETTINGS_MODULE": "tcia.settings", "DJANGO_DEBUG": "1", "TCIA_DEMO": "0",
             "DJANGO_SECRET_KEY": "portal-test-secret-key", "TCIA_VAR_DIR": str(self.folder),
@@ -68,9 +89,17 @@ class Portal:
                     proc.wait(timeout=20)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     self.kill(proc)
+        if self.pg_name:
+            _postgres_database(os.environ["DATABASE_URL"], self.pg_name, drop=True)
 
     def query(self, sql: str, *params):
-        """Read the portal's database directly (WAL lets a reader in while workers write)."""
+        """Read the portal's database directly (SQLite's WAL lets a reader in while workers
+        write). Placeholders are '?'."""
+        if self.pg_name:
+            import psycopg
+
+            with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+                return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
         with sqlite3.connect(self.db, timeout=60) as conn:
             return conn.execute(sql, params).fetchall()
 

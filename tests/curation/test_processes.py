@@ -1,6 +1,7 @@
 """Intake with real processes on the embedded default (SQLite in WAL mode, django-q2's ORM broker):
 a worker killed with SIGKILL mid-batch, and web uploads, a command-line ingest and two check runs
-all at once. Each portal here is its own SQLite file, migrated from scratch."""
+all at once; two ingest processes racing on one study (SQLite and PostgreSQL). Each portal here
+is its own database, migrated from scratch."""
 import time
 
 import pytest
@@ -8,8 +9,8 @@ from django.conf import settings
 
 from .portal import Portal
 
-pytestmark = pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
-                                reason="these tests are about the embedded SQLite default")
+sqlite_only = pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+                                 reason="about the embedded SQLite default")
 
 SETUP = """
 from collections_app.models import Collection
@@ -77,6 +78,7 @@ def portal(tmp_path):
     p.stop()
 
 
+@sqlite_only
 def test_a_worker_killed_mid_batch_leaves_a_batch_that_resumes_with_no_file_twice(portal):
     count = 240
     portal.shell(SETUP.format(folder=str(portal.folder), count=count))
@@ -101,6 +103,7 @@ def test_a_worker_killed_mid_batch_leaves_a_batch_that_resumes_with_no_file_twic
     assert series_total == count  # counters were not bumped twice by the file the killed worker had in hand
 
 
+@sqlite_only
 def test_uploads_ingest_and_two_check_runs_at_once_never_fail_on_locks(portal):
     count = 160
     folder = str(portal.folder)
@@ -119,3 +122,48 @@ def test_uploads_ingest_and_two_check_runs_at_once_never_fail_on_locks(portal):
     assert [r[0] for r in runs] == ["done", "done"], runs
     logs = " ".join(p.read_text() for p in portal.folder.glob("*.log"))
     assert "database is locked" not in logs and "OperationalError" not in logs
+
+
+ONE_STUDY = """
+from collections_app.models import Collection
+from curation.services.submissions import create_submission
+from curation.dicom.synth import SeriesSpec, build_series
+from pathlib import Path
+c = Collection.objects.create(slug="race", title="race", short_name="race", subject_prefix="RACE")
+create_submission(collection=c)
+out = Path({folder!r}, "one-study")
+out.mkdir()
+for key in ("s1", "s2", "s3"):
+    for i, (ds, data) in enumerate(build_series(SeriesSpec("PAT-1", "Doe^One", "the-study", key, images={per_series}))):
+        (out / f"{{key}}-{{i:04d}}.dcm").write_bytes(data)
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_portal(request, tmp_path):
+    vendor = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    wanted = "postgresql" if request.param == "postgresql" else "sqlite3"
+    if vendor != wanted:
+        pytest.skip(f"runs in the {request.param} leg of the suite")
+    p = Portal(tmp_path / "portal", postgres=request.param == "postgresql")
+    p.migrate()
+    yield p
+    p.stop()
+
+
+def test_two_workers_racing_on_one_study_file_each_image_once(any_portal):
+    portal = any_portal
+    per_series = 150
+    portal.shell(ONE_STUDY.format(folder=str(portal.folder), per_series=per_series))
+    result = portal.manage("ingest", f"{portal.folder}/one-study", "--collection", "race", "--workers", "2",
+                           "--no-progress", timeout=600)
+    total = 3 * per_series
+    assert f"{total} files — {total} accepted" in result.stdout, result.stdout + result.stderr
+    assert portal.query("SELECT COUNT(*) FROM collections_app_study")[0][0] == 1
+    assert portal.query("SELECT COUNT(*) FROM collections_app_subject")[0][0] == 1
+    series = portal.query("SELECT image_count FROM collections_app_series ORDER BY id")
+    assert [n for (n,) in series] == [per_series] * 3
+    assert portal.query("SELECT COUNT(*), COUNT(DISTINCT sop_instance_uid) FROM collections_app_image")[0] == (total, total)
+    # both processes took chunks (the claims were shared, not one process doing it all)
+    owners = portal.query("SELECT COUNT(DISTINCT claimed_by) FROM curation_stagedfile")[0][0]
+    assert owners == 2

@@ -95,6 +95,7 @@ def test_a_batch_whose_worker_died_is_taken_over_and_finished(django_capture_on_
     # A worker took two files, then was killed (kill -9): it holds a lease it will never release.
     dead = staging.owner_id().split(":")[0] + ":999999:dead"
     assert staging.claim(batch.pk, dead)
+    assert len(staging.claim_chunk(batch.pk, dead)) == 6
     intake = intake_module.Intake(submission, batch)
     for staged in StagedFile.objects.filter(batch=batch).order_by("position")[:2]:
         staging.take_staged(intake, staged)
@@ -112,11 +113,12 @@ def test_a_batch_whose_worker_died_is_taken_over_and_finished(django_capture_on_
     assert not StagedFile.objects.filter(batch=batch, state="waiting").exists()
 
 
-def test_a_live_lease_is_respected():
+def test_a_live_claim_is_respected():
     submission = make_submission()
     batch = staging.open_batch(submission=submission, source="upload", closed=True)
     staging.stage(batch, name="a.dcm", data=distinct_files(1)[0])
-    assert staging.claim(batch.pk, "elsewhere:1:live")  # a worker on another machine holds it
+    assert staging.claim_chunk(batch.pk, "elsewhere:1:live")  # a worker on another machine holds the file
+    assert staging.claim_chunk(batch.pk, staging.owner_id()) == []
     assert staging.process_batch(batch.pk).state != "done"
     assert staging.resume_stalled() == []
     assert IntakeItem.objects.count() == 0

@@ -1,18 +1,26 @@
-"""manage.py ingest PATH --collection SLUG: take a folder (or file, or zip) into a submission.
+"""manage.py ingest PATH --collection SLUG [--workers N]: take a folder (or file, or zip) into a submission.
 
-`--retry BATCH` takes the failed and rejected files of a batch again (their kept originals);
-`--resume BATCH` goes on with a batch whose worker died. Both run here, with a progress bar.
+The files are staged by reference (read where they are, never copied) and taken a chunk at a
+time by this process and N-1 more it starts (`--workers N`), each claiming its own chunks, with
+one progress bar over the whole batch. `--queue` copies the files into the shared staging
+storage and hands the batch to the django-q2 workers instead (any machine), waiting for them
+unless `--no-wait`. `--retry BATCH` takes the failed and rejected files of a batch again (their
+kept originals); `--resume BATCH` goes on with a batch whose process died.
 """
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from collections_app.models import Collection
 from curation.models import IntakeBatch, Submission
 from curation.services import staging
-from curation.services.intake import Intake, max_file_bytes, start_batch
+from curation.services.intake import Intake, start_batch
 from curation.services.submissions import create_submission
 
 
@@ -50,13 +58,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", nargs="?")
         parser.add_argument("--collection", help="Collection slug (its submission is created if needed).")
+        parser.add_argument("--workers", type=int, default=1, help="processes taking the batch's chunks (this one included)")
+        parser.add_argument("--queue", action="store_true",
+                            help="copy the files into the shared staging storage and let the django-q2 workers take them")
+        parser.add_argument("--no-wait", action="store_true", help="with --queue: return once the files are handed over")
         parser.add_argument("--retry", type=int, metavar="BATCH", help="take the failed and rejected files of BATCH again")
-        parser.add_argument("--resume", type=int, metavar="BATCH", help="go on with a batch whose worker stopped")
+        parser.add_argument("--resume", type=int, metavar="BATCH", help="go on with a batch whose process stopped")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, path=None, collection=None, retry=None, resume=None, no_progress=False, **options):
+    def handle(self, path=None, collection=None, workers=1, queue=False, no_wait=False, retry=None, resume=None,
+               no_progress=False, **options):
         if retry or resume:
-            return self._again(retry or resume, retry=bool(retry), no_progress=no_progress)
+            batch = self._batch(retry or resume)
+            if retry:
+                self.stdout.write(f"Batch {batch.pk}: retrying {staging.retry(batch, queue=False)} file(s)")
+            return self._run(batch, workers=workers, no_progress=no_progress)
         if not path or not collection:
             raise CommandError("give PATH and --collection SLUG (or --retry/--resume BATCH)")
         root = Path(path)
@@ -67,68 +83,77 @@ class Command(BaseCommand):
         except Collection.DoesNotExist:
             raise CommandError(f"no collection with slug {collection!r}") from None
         submission = Submission.objects.filter(collection=coll).first() or create_submission(collection=coll)
-        files = list(walk(root)) if root.is_dir() else [(root, "")]
-        batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, label=str(root), total=len(files))
-        owner = staging.owner_id()
-        staging.claim(batch.pk, owner)
-        intake = Intake(submission, batch)
-        bar = tqdm(total=len(files), unit="file", disable=no_progress, desc="ingest")
-        chunk, chunk_bytes = [], 0
+        found = list(walk(root)) if root.is_dir() else [(root, "")]
+        batch = start_batch(submission=submission, source=IntakeBatch.Source.CLI, label=str(root))
+        refs, intake = [], None
+        for file, refusal in found:
+            name = str(file.relative_to(root)) if root.is_dir() else file.name
+            try:
+                size = 0 if refusal else file.stat().st_size
+            except OSError as exc:
+                refusal = f"cannot read: {exc.strerror}"
+            if refusal:
+                intake = intake or Intake(submission, batch)
+                intake.reject(name, refusal)
+                IntakeBatch.objects.filter(pk=batch.pk).update(total=batch.total + 1)
+                batch.total += 1
+                continue
+            refs.append((file.resolve(), name, size))
+        if queue:
+            for file, name, _ in tqdm(refs, unit="file", disable=no_progress, desc="staging"):
+                with open(file, "rb") as fh:
+                    staging.stage(batch, name=name, fileobj=fh)
+            IntakeBatch.objects.filter(pk=batch.pk).update(source=IntakeBatch.Source.UPLOAD, state=IntakeBatch.State.PENDING)
+            for _ in range(max(1, workers)):
+                staging.close(batch)  # one task per wanted worker: each takes its own chunks
+            if no_wait:
+                self.stdout.write(f"Batch {batch.pk}: {len(refs)} files handed to the workers")
+                return
+            return self._wait(batch, no_progress=no_progress)
+        staging.stage_references(batch, refs)
+        return self._run(batch, workers=workers, no_progress=no_progress)
 
-        def flush():
-            nonlocal chunk, chunk_bytes
-            if chunk:
-                intake.take_many(chunk)
-                bar.update(len(chunk))
-                staging.renew(batch.pk, owner)
-            chunk, chunk_bytes = [], 0
-
+    def _batch(self, batch_id):
         try:
-            for file, refusal in files:
-                name = str(file.relative_to(root)) if root.is_dir() else file.name
-                try:
-                    size = 0 if refusal else file.stat().st_size
-                    alone = refusal or size > max_file_bytes() or name.lower().endswith(".zip")
-                    if not alone:
-                        data = file.read_bytes()
-                        alone = data[:4] == b"PK\x03\x04"
-                except OSError as exc:
-                    intake.reject(name, f"cannot read: {exc.strerror}")
-                    bar.update(1)
-                    continue
-                if alone:
-                    if refusal:
-                        intake.reject(name, refusal)
-                    else:
-                        with file.open("rb") as fh:
-                            intake.take_file(fh, name, size)
-                    bar.update(1)
-                    continue
-                if chunk and (len(chunk) >= staging.CHUNK_FILES or chunk_bytes + size > staging.CHUNK_BYTES):
-                    flush()
-                chunk.append((data, name, None))
-                chunk_bytes += size
-            flush()
-            batch = intake.finish()
-        finally:
-            bar.close()
-            staging.release(batch.pk, owner)
-        self._report(staging.recount(batch))
-
-    def _again(self, batch_id, *, retry, no_progress):
-        try:
-            batch = IntakeBatch.objects.get(pk=batch_id)
+            return IntakeBatch.objects.get(pk=batch_id)
         except IntakeBatch.DoesNotExist:
             raise CommandError(f"no intake batch {batch_id}") from None
-        if retry:
-            count = staging.retry(batch, queue=False)
-            self.stdout.write(f"Batch {batch.pk}: retrying {count} file(s)")
-        waiting = batch.staged_files.filter(state="waiting").count()
-        bar = tqdm(total=waiting, unit="file", disable=no_progress, desc="ingest")
-        batch = staging.process_batch(batch.pk, progress=lambda staged: bar.update(1))
+
+    def _run(self, batch, *, workers, no_progress):
+        """Take the batch here and in workers-1 more processes; one bar over all of them."""
+        owner = staging.owner_id()
+        staging.claim(batch.pk, owner)  # held while this command runs: the batch is not "interrupted"
+        IntakeBatch.objects.filter(pk=batch.pk).update(closed=True, error="")
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        helpers = [subprocess.Popen([sys.executable, manage, "ingest", "--resume", str(batch.pk), "--no-progress"],
+                                    stdout=subprocess.DEVNULL) for _ in range(max(0, workers - 1))]
+        bar = tqdm(total=batch.total, unit="file", disable=no_progress, desc="ingest")
+
+        def progress(staged):
+            staging.renew(batch.pk, owner)
+            done = IntakeBatch.objects.filter(pk=batch.pk).values_list("processed", flat=True).first()
+            bar.update(max(0, done - bar.n))
+
+        try:
+            staging.process_batch(batch.pk, owner=owner, progress=progress)
+            for helper in helpers:
+                helper.wait()
+            staging.process_batch(batch.pk, owner=owner)  # what a helper left (or finishing)
+        finally:
+            staging.release(batch.pk, owner)
+            bar.close()
+        self._report(staging.recount(IntakeBatch.objects.get(pk=batch.pk)))
+
+    def _wait(self, batch, *, no_progress):
+        bar = tqdm(total=batch.total, unit="file", disable=no_progress, desc="ingest")
+        while True:
+            batch.refresh_from_db()
+            bar.total = batch.total
+            bar.update(max(0, batch.processed - bar.n))
+            if batch.state == IntakeBatch.State.DONE:
+                break
+            time.sleep(1)
         bar.close()
-        if batch.lease_owner and batch.state != "done":
-            raise CommandError(f"batch {batch.pk} is being taken by {batch.lease_owner}; try again when its lease ends")
         self._report(batch)
 
     def _report(self, batch):
