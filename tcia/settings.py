@@ -185,6 +185,11 @@ Q_CLUSTER = {
     "sync": env_bool("TCIA_Q_SYNC", False),
     "label": "Task queue",
 }
+# Many machines: django-q2 on Redis when TCIA_Q_REDIS names one (redis://host:6379/0); the ORM
+# broker (the database itself) otherwise.
+if os.environ.get("TCIA_Q_REDIS"):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = os.environ["TCIA_Q_REDIS"]
 
 TCIA_API_ANON_RATE = os.environ.get("TCIA_API_ANON_RATE", "3000/hour")
 TCIA_API_USER_RATE = os.environ.get("TCIA_API_USER_RATE", "20000/hour")
@@ -231,6 +236,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("TCIA_MAX_FILES_PER_REQUEST", 
 # A worker holds a batch under a lease it renews; another takes over when it expires (or at once
 # when the holder was a process of this machine that died).
 TCIA_INTAKE_LEASE_SECONDS = int(os.environ.get("TCIA_INTAKE_LEASE_SECONDS", "120"))
+# Files a worker claims and writes in one transaction (a crash loses at most these, retried).
+TCIA_INTAKE_CHUNK_FILES = int(os.environ.get("TCIA_INTAKE_CHUNK_FILES", "200"))
 TCIA_DEMO = env_bool("TCIA_DEMO", DEBUG)
 
 # ---------------------------------------------------------------- security (issue #13)

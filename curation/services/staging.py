@@ -192,7 +192,7 @@ def release(batch_id: int, owner: str) -> None:
 
 # ── taking staged files ───────────────────────────────────────────────────────────────────
 
-CHUNK_FILES = 200
+CHUNK_FILES = int(getattr(settings, "TCIA_INTAKE_CHUNK_FILES", 200))  # files written in one transaction
 CHUNK_BYTES = 64 * 1024 * 1024
 
 

@@ -54,11 +54,11 @@ class Portal:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result
 
-    def start(self, *args, log: str) -> subprocess.Popen:
+    def start(self, *args, log: str, **env) -> subprocess.Popen:
         """A `manage.py` command in the background, in its own process group (so SIGKILL reaches
-        every process it forks), its output in `log` under the folder."""
+        every process it forks), its output in `log` under the folder; `env` adds variables."""
         handle = (self.folder / log).open("w")
-        return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, stdout=handle,
+        return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **env}, stdout=handle,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def shell(self, code: str, timeout=300) -> str:
@@ -68,8 +68,8 @@ class Portal:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.manage("migrate", "--noinput", "-v0")
 
-    def start_cluster(self, log="worker.log") -> subprocess.Popen:
-        proc = self.start("qcluster", log=log)
+    def start_cluster(self, log="worker.log", **env) -> subprocess.Popen:
+        proc = self.start("qcluster", log=log, **env)
         self.clusters.append(proc)
         return proc
 

@@ -167,3 +167,67 @@ def test_two_workers_racing_on_one_study_file_each_image_once(any_portal):
     # both processes took chunks (the claims were shared, not one process doing it all)
     owners = portal.query("SELECT COUNT(DISTINCT claimed_by) FROM curation_stagedfile")[0][0]
     assert owners == 2
+
+
+RECOUNT = """
+from collections_app.models import Collection
+from tests.phi.test_report import recount
+expected, stored, absent, facets, stored_facets = recount(Collection.objects.get(slug="proc-a"))
+print("PHI", len(expected), stored == expected, all(a == (0, 0) for a in absent), stored_facets == facets)
+"""
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    import shutil
+    import socket
+    import subprocess
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server (Debian package redis-server) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+                    reason="two machines share a PostgreSQL server")
+def test_two_clusters_on_redis_share_a_batch_and_one_is_killed(tmp_path, redis_url):
+    """Two 'machines': each its own local folder, sharing PostgreSQL, Redis and the storage
+    (an S3 bucket when TCIA_TEST_S3_ENDPOINT sets one up, else one shared folder)."""
+    portal = Portal(tmp_path / "shared", postgres=True, TCIA_Q_REDIS=redis_url, TCIA_INTAKE_LEASE_SECONDS=15,
+                    TCIA_INTAKE_CHUNK_FILES=25)
+    try:
+        portal.migrate()
+        count = 300
+        portal.shell(SETUP.format(folder=str(portal.folder), count=count))
+        batch = int(portal.shell(STAGE.format(folder=str(portal.folder)).replace(
+            "staging.close(batch)", "[staging.close(batch) for _ in range(4)]")).strip().splitlines()[-1])
+        machines = []
+        for name in ("one", "two"):
+            (tmp_path / name).mkdir()
+            machines.append(portal.start_cluster(f"worker-{name}.log", TCIA_VAR_DIR=str(tmp_path / name)))
+        portal.wait_for(BATCH.format(batch), lambda rows: rows and rows[0][2] >= 60, timeout=240, every=0.1)
+        portal.kill(machines[0])
+        row = portal.wait_for(BATCH.format(batch), finished, timeout=300)[0]
+        assert row == ("done", count, count, count, 0, 0, 0), row
+        assert portal.query("SELECT COUNT(*), COUNT(DISTINCT sop_instance_uid) FROM collections_app_image")[0] == (count, count)
+        assert portal.query("SELECT COUNT(*), COUNT(DISTINCT staged_id) FROM curation_intakeitem WHERE batch_id = ?",
+                            batch)[0] == (count, count)
+        assert portal.query("SELECT SUM(image_count) FROM collections_app_series")[0][0] == count
+        owners = portal.query("SELECT COUNT(DISTINCT claimed_by) FROM curation_stagedfile WHERE batch_id = ?", batch)[0][0]
+        assert owners >= 2  # both machines took chunks
+        assert "PHI" in (out := portal.shell(RECOUNT)) and out.split("PHI", 1)[1].split()[1:] == ["True", "True", "True"], out
+    finally:
+        portal.stop()
