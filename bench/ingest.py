@@ -41,6 +41,7 @@ django.setup()
 import pydicom  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
+from bench import orthanc_peer  # noqa: E402
 from curation.dicom.synth import write_corpus  # noqa: E402
 from curation.deid import Deidentifier, Profile, SubjectMap  # noqa: E402
 
@@ -60,6 +61,7 @@ def main():
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--chunk", type=int, default=200, help="files per chunk for (c) (Intake.take_many)")
     parser.add_argument("--skip-single", action="store_true", help="leave out (c1): intake one file at a time")
+    parser.add_argument("--no-orthanc", action="store_true", help="leave out (o): Orthanc storing the files over REST")
     parser.add_argument("--no-hooks", action="store_true", help="unregister the apps' ingest hooks for (c)")
     parser.add_argument("--only-hook", help="keep only the ingest hook whose module contains this text")
     parser.add_argument("--hook-times", action="store_true", help="report the time spent inside each hook during (c)")
@@ -127,6 +129,12 @@ def main():
         intake_c = Intake(submission_c, start_batch(submission=submission_c, source=IntakeBatch.Source.CLI))
 
         results = {}
+        orthanc_label = None
+        if not args.no_orthanc and orthanc_peer.available():
+            with orthanc_peer.Orthanc() as peer:
+                orthanc_label = f"(o) Orthanc {peer.version()} REST"
+                results[orthanc_label] = timed(lambda item: peer.store(item[1]), blobs)
+                assert peer.count() == len(blobs)
         for label, fn, items, then in (("(a) pydicom read+write", plain, blobs, None), ("(b) de-identify", deid, blobs, None),
                                        ("(c) full ingest", full_chunk, chunks, intake_c.finish),
                                        ("(c1) one file at a time", full, blobs, intake.finish)):
@@ -146,9 +154,13 @@ def main():
     print(f"{'phase':<26}{'files/s':>10}{'MB/s':>8}{'files/CPU-s':>13}")
     for label, (wall, cpu) in results.items():
         print(f"{label:<26}{len(blobs) / wall:>10.1f}{total_mb / wall:>8.1f}{len(blobs) / cpu:>13.1f}")
-    a, b, c = (results[k] for k in list(results)[:3])
+    a, b, c = (results[k] for k in ("(a) pydicom read+write", "(b) de-identify", "(c) full ingest"))
     print(f"ratios (wall): b/a = {a[0] / b[0]:.2f}   c/b = {b[0] / c[0]:.2f}   c/a = {a[0] / c[0]:.2f}")
     print(f"ratios (CPU):  b/a = {a[1] / b[1]:.2f}   c/b = {b[1] / c[1]:.2f}   c/a = {a[1] / c[1]:.2f}")
+    if orthanc_label:
+        o = results[orthanc_label]
+        print(f"full ingest vs Orthanc (files/s, wall): c/o = {o[0] / c[0]:.2f}   (Orthanc vs plain: o/a = {a[0] / o[0]:.2f};"
+              " Orthanc's CPU is in its own process, so files/CPU-s above counts only our client for (o))")
     if args.hook_times:
         print("time inside each hook during (c), ms per file: "
               + ", ".join(f"{name} {t / len(blobs) * 1000:.2f}" for name, t in hook_time.items()))

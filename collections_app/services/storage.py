@@ -1,6 +1,8 @@
 """Writing immutable, content-addressed files into the archive storage."""
 import hashlib
 import io
+import os
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -60,31 +62,50 @@ def store_bytes(data: bytes, *, content_type: str = "application/dicom") -> Stor
         return StoredFile.objects.get(sha256=digest.sha256)
 
 
-def store_many(blobs: list[bytes], *, content_type: str = "application/dicom") -> dict[str, StoredFile]:
-    """store_bytes for many files: sha256 → StoredFile, in three statements whatever the count
-    (which of them exist, insert the others, read those back). Bytes go to the storage first, so
-    a row never points at missing bytes."""
-    digests = {}
-    for data in blobs:
-        digest = digest_bytes(data)
-        digests.setdefault(digest.sha256, (digest, data))
-    found = {f.sha256: f for f in StoredFile.objects.filter(sha256__in=list(digests))}
-    missing = [sha for sha in digests if sha not in found]
+def write_blob(data: bytes) -> Digest:
+    """Put bytes in the archive storage under their sha256 (no database): safe to call from a
+    thread (hashing and writing release the GIL, so intake overlaps them with de-identifying the
+    next file), safe to call twice. On a local folder: a temporary file renamed into place."""
+    from django.core.files.storage import FileSystemStorage
+
+    digest = digest_bytes(data)
+    storage = storages["archive"]
+    name = storage_name_for(digest.sha256)
+    if isinstance(storage, FileSystemStorage):
+        path = storage.path(name)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+    elif not storage.exists(name):
+        saved = storage.save(name, File(io.BytesIO(data), name=name))
+        if saved != name:  # a concurrent writer got there first; keep one copy
+            storage.delete(saved)
+    return digest
+
+
+def store_many(digests: list[Digest], *, content_type: str = "application/dicom") -> dict[str, StoredFile]:
+    """The StoredFile rows of blobs already written (write_blob): sha256 → StoredFile, in three
+    statements whatever the count (which exist, insert the others, read those back)."""
+    wanted = {d.sha256: d for d in digests}
+    found = {f.sha256: f for f in StoredFile.objects.filter(sha256__in=list(wanted))}
+    missing = [sha for sha in wanted if sha not in found]
     if missing:
-        storage = storages["archive"]
-        for sha in missing:
-            name = storage_name_for(sha)
-            if not storage.exists(name):
-                saved = storage.save(name, File(io.BytesIO(digests[sha][1]), name=name))
-                if saved != name:  # a concurrent writer got there first; keep one copy
-                    storage.delete(saved)
         StoredFile.objects.bulk_create([
-            StoredFile(sha256=sha, size=d.size, crc32=d.crc32, md5=d.md5, storage_name=storage_name_for(sha),
-                       content_type=content_type)
-            for sha, (d, _) in ((sha, digests[sha]) for sha in missing)
+            StoredFile(sha256=sha, size=wanted[sha].size, crc32=wanted[sha].crc32, md5=wanted[sha].md5,
+                       storage_name=storage_name_for(sha), content_type=content_type)
+            for sha in missing
         ], ignore_conflicts=True)
         found.update({f.sha256: f for f in StoredFile.objects.filter(sha256__in=missing)})
     return found
+
+
+def discard_blob(sha256: str) -> None:
+    """Remove a blob written ahead of need that no StoredFile row ended up naming."""
+    if not StoredFile.objects.filter(sha256=sha256).exists():
+        storages["archive"].delete(storage_name_for(sha256))
 
 
 def verify(stored: StoredFile) -> bool:

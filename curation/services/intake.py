@@ -22,7 +22,7 @@ from django.utils import timezone
 from collections_app.models import Image
 from collections_app.services.indexing import IndexError_, check_owner, index_dataset, index_many
 from collections_app.services.stats import refresh_collection_stats
-from collections_app.services.storage import store_bytes, store_many
+from collections_app.services.storage import discard_blob, store_bytes, store_many, write_blob
 from curation.deid import DeidError, read_dicom, write_dicom
 
 from .. import hooks
@@ -77,6 +77,7 @@ class Prepared:
     warnings: list
     elements: list | None
     data: bytes  # the original, kept for a failure's quarantine copy
+    blob: object = None  # a Future of the Digest once write_blob was handed the clean bytes
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Intake:
         self.submission = submission
         self.batch = batch
         self.collector = _Collector() if hooks.has_ingest_hooks() else None
+        self._pool = None
         self.engine = build_deidentifier(submission, on_element=self.collector)
         self._index_cache: dict = {}  # series rows found in this batch (see index_dataset)
 
@@ -126,6 +128,7 @@ class Intake:
             except Exception as exc:  # noqa: BLE001
                 items.append(self.fail(name, exc, data=data, staged=staged))
                 continue
+            prepared.blob = self._writer().submit(write_blob, prepared.clean)
             new.append(prepared)
         held = set(Image.objects.filter(sop_instance_uid__in=[p.sop for p in new]).values_list("sop_instance_uid", flat=True))
         alone = []
@@ -142,8 +145,21 @@ class Intake:
             except Exception:  # noqa: BLE001 - the chunk is rolled back whole; each file goes alone
                 self._index_cache.clear()
                 alone = fresh + alone
-        items.extend(self._take_prepared(p) for p in alone)
+        for p in alone:
+            item = self._take_prepared(p)
+            items.append(item)
+            p.blob.result()  # written ahead; if the file turned out a resend in another encoding
+            if item.stored_file_id is None or item.stored_file.sha256 != p.sha:  # (or failed), no row names it
+                discard_blob(p.sha)
         return items
+
+    def _writer(self):
+        """One thread that hashes and writes blobs while this one de-identifies the next file."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-blobs")
+        return self._pool
 
     def _prepare(self, data: bytes, name: str, staged) -> "Prepared":
         """Parse, check and de-identify one file (no database write)."""
@@ -196,7 +212,7 @@ class Intake:
     def _file_many(self, fresh: list["Prepared"]) -> list[IntakeItem]:
         collection = self.submission.collection
         with transaction.atomic():
-            stored = store_many([p.clean for p in fresh])
+            stored = store_many([p.blob.result() for p in fresh])
             images = index_many(collection=collection, entries=[(p.ds, stored[p.sha]) for p in fresh],
                                 cache=self._index_cache)
             if self.collector is not None:
@@ -324,6 +340,9 @@ class Intake:
         return self.take_file(io.BytesIO(data), name, len(data))
 
     def finish(self) -> IntakeBatch:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         hooks.run_batch_end_hooks(submission=self.submission)
         refresh_collection_stats(self.submission.collection)
         IntakeBatch.objects.filter(pk=self.batch.pk, total__lt=F("processed")).update(total=F("processed"))  # total not known ahead
