@@ -178,6 +178,23 @@ def content_security_policy(html: str) -> str:
     ])
 
 
+# The viewer's scripts (served by WhiteNoise, dicomweb.assets) carry this policy rather than the
+# portal's, because a web worker runs under its own script's response policy: OHIF's image codecs
+# run in workers as WebAssembly whose emscripten bindings (embind) build their call wrappers with
+# `new Function`, so a worker needs 'unsafe-eval' (which includes compiling WebAssembly). Found
+# with the JPEG 2000 browser test: with 'wasm-unsafe-eval' alone the decoder fails on the eval.
+# It is given to scripts only (a script is a document nowhere, a worker at most); the viewer's
+# page keeps its own policy without it, and every other file under /viewer/ the portal's.
+WORKER_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-eval'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+# OHIF's bundles, codecs and fonts carry a 16-hex-digit content hash in their names.
+HASHED_ASSET = re.compile(r"^/viewer/(?:.+\.)?[0-9a-f]{16}\.[A-Za-z0-9]+$")
+
 _PAGE: dict = {}
 
 
