@@ -25,6 +25,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from csp.decorators import csp_exempt
 from django.conf import settings
 from django.http import Http404, HttpResponse
 
@@ -210,6 +211,7 @@ def _page():
     return cached[1], cached[2]
 
 
+@csp_exempt()  # django-csp leaves this page's own policy (above) in place of the portal's
 def index(request, path: str = ""):
     """Every /viewer/… route that is not an asset: OHIF's single page, with its CSP. With
     `?version=<id>` the page loads a configuration whose DICOMweb root is that frozen version."""
@@ -221,7 +223,6 @@ def index(request, path: str = ""):
     response["Content-Security-Policy"] = policy
     response["Cache-Control"] = "no-cache"
     response["X-Frame-Options"] = "SAMEORIGIN"
-    response._csp_exempt = True  # django-csp (issue #13) must not replace the viewer's own policy
     return response
 
 
