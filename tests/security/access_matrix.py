@@ -251,8 +251,10 @@ EXPECT: dict[str, list[Probe]] = {
 
     # The OHIF viewer (a page with no data in it; it reads /dicomweb/ as the caller) and its
     # per-version configuration (a root URL, the same for everyone).
-    "ohif_viewer": [Probe("study", lambda w: {"path": "viewer"}, ALL_200,
-                          lambda w: {"StudyInstanceUIDs": w.limited.series.study.study_instance_uid})],
+    "ohif_viewer": [Probe(f"study:{side}", lambda w: {"path": "viewer"}, ALL_200,
+                          lambda w, s=side: {"StudyInstanceUIDs": getattr(w, s).series.study.study_instance_uid,
+                                             "version": getattr(w, s).version.pk})
+                    for side in ("public", "limited", "hidden")],
     "ohif_version_config": per_side(version, {"public": ALL_200, "limited": ALL_200, "hidden": ALL_200}),
 
     # NBIA Data Retriever's servlet: the Retriever comes as the guest (it carries no session or
