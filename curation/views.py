@@ -114,6 +114,8 @@ def _upload(request, pk, handler):
                                 head=skipped["head"])
         rejected.append({"name": skipped["name"], "reason": skipped["reason"]})
     for entry in announced:
+        if not isinstance(entry, dict):
+            continue
         name, reason = str(entry.get("name", ""))[:500], str(entry.get("reason", "refused by the uploader"))[:300]
         size = entry.get("size") if isinstance(entry.get("size"), int) and entry.get("size") >= 0 else 0
         staging.reject_unstaged(batch, name=name, reason=reason, size=size)

@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_DEBUG="${DJANGO_DEBUG:-1}"
 PY=.venv/bin/python
-mkdir -p var
+mkdir -p "${TCIA_VAR_DIR:-var}"
 $PY manage.py migrate --noinput -v0
 $PY manage.py load_catalogue
 $PY manage.py load_demo
 $PY manage.py load_demo_proposals
-$PY manage.py qcluster > var/worker.log 2>&1 &
+$PY manage.py qcluster > "${TCIA_VAR_DIR:-var}/worker.log" 2>&1 &
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
 echo

@@ -252,6 +252,7 @@ class Intake:
     def finish(self) -> IntakeBatch:
         hooks.run_batch_end_hooks(submission=self.submission)
         refresh_collection_stats(self.submission.collection)
+        IntakeBatch.objects.filter(pk=self.batch.pk, total__lt=F("processed")).update(total=F("processed"))  # total not known ahead
         IntakeBatch.objects.filter(pk=self.batch.pk).update(state=IntakeBatch.State.DONE, finished_at=timezone.now())
         self.batch.refresh_from_db()
         return self.batch

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_ENTRIES = 200_000
-MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MiB
+MAX_RATIO = 200  # uncompressed / compressed, for entries of RATIO_FROM bytes or more
+RATIO_FROM = 64 * 1024  # small entries may compress well by chance; a bomb's members are large
 
 
 @dataclass
@@ -57,7 +58,7 @@ def iter_zip(fileobj, *, max_file_bytes: int, max_total_bytes: int) -> Iterator[
         if info.file_size > max_file_bytes:
             yield ZipEntry(info.filename, None, f"entry of {info.file_size} bytes exceeds the per-file limit of {max_file_bytes}")
             continue
-        if info.file_size > 1024**2 and info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+        if info.file_size >= RATIO_FROM and info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
             yield ZipEntry(info.filename, None, f"compression ratio {info.file_size // info.compress_size}:1 looks like a zip bomb")
             continue
         if total + info.file_size > max_total_bytes:
