@@ -226,3 +226,15 @@ def test_retriever_series_count_is_a_whole_number(client):
     uid = public_series().first().series_instance_uid
     answer = client.post(servlet, {"numberOfSeries": str(10**15), "series1": uid})
     assert answer.status_code == 200 and answer.content.decode().split("|")[3] == uid
+
+
+@pytest.mark.django_db
+def test_simple_search_parameters_are_checked_by_name_and_index(client):
+    build_published()
+    url = "/nbia-api/services/v4/getSimpleSearch"
+    many = {f"criteriaType{i}": "ImageModalityCriteria" for i in range(12)} | {f"value{i}": "CT" for i in range(12)}
+    assert client.post(url, many).status_code == 200
+    for bad in ("bogus", "criteriaType", "criteriaTypeX", "value-1"):
+        answer = client.post(url, {bad: "1"})
+        assert answer.status_code == 400 and f"'{bad}'" in answer.content.decode() \
+            and "criteriaType{i}" in answer.content.decode(), bad
