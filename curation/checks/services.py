@@ -105,7 +105,11 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
     now = timezone.now()
     new = resolved = 0
     seen = set()
+    CheckState.objects.get_or_create(collection=collection)
     with transaction.atomic():
+        # Two runs of one collection reconcile one after the other (the row lock), so both see
+        # each other's findings and neither inserts a fingerprint the other has just inserted.
+        CheckState.objects.select_for_update().filter(collection=collection).first()
         existing = {f.fingerprint: f for f in Finding.objects.filter(collection=collection, check_name__in=names)}
         for data in results:
             fp = data.fingerprint
