@@ -15,6 +15,11 @@ Two levels:
 
 A collection that is not public (draft, in curation) is invisible at both levels to everyone
 but curators and admins; what points at it (subsets, derived datasets, DOI lists) hides it too.
+
+**Released data** — what the machine interfaces serve (DICOMweb and the OHIF viewer, NBIA's
+series rows and downloads, the Data Retriever's servlet, shared carts): the data level limited
+to public collections, for curators too, so nothing unreleased is reachable through them
+(`can_read_released`, `released_data_collections`; series: `selectors.released_series`).
 """
 import hashlib
 
@@ -24,7 +29,7 @@ from django.db.models import Q, QuerySet
 from tcia.core import roles
 from tcia.core.audit import log
 
-from .models import Access, Collection, DataUseAcceptance
+from .models import PUBLIC_STATUSES, Access, Collection, DataUseAcceptance
 
 
 def agreement_digest(collection: Collection) -> str:
@@ -79,6 +84,18 @@ def data_collections(user) -> QuerySet:
     if roles.is_curator(user):
         return visible
     return visible.filter(Q(access=Access.PUBLIC) | Q(pk__in=sorted(accepted_collection_ids(user))))
+
+
+def can_read_released(user, collection: Collection) -> bool:
+    """Released data: the data level of a public collection (never a draft or one in curation,
+    not even for curators)."""
+    return collection.is_public and can_read_data(user, collection)
+
+
+def released_data_collections(user) -> QuerySet:
+    """The public collections whose data `user` may read: `data_collections` without what is
+    not released."""
+    return data_collections(user).filter(status__in=PUBLIC_STATUSES)
 
 
 @transaction.atomic

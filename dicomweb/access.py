@@ -1,28 +1,26 @@
-"""Who may read what through DICOMweb: one function, `readable_collection_ids`, that the rest of
-the app calls, so the portal's shared rule can replace it in one place.
+"""Who may read what through DICOMweb, and the request's caller and throttle.
 
-The rule is the downloads' rule (collections_app.access.can_download): released collections
-only (published or retired); public ones for everyone; limited ones for a user who accepted the
-current data use agreement (by session or by a bearer token from /nbia-api/oauth/token);
-curators everything public. `readable_latest_versions` and the pinned roots both filter through
-it, so switching to the portal's shared helper (issue #13) is a change of this one body.
-DICOMweb serves pixel data and whole headers, so a limited
-collection the caller may not download is absent — its studies are not listed and its URLs are
-404 — rather than listed with a flag as the NBIA API lists it.
+The rule is not decided here: `readable_collection_ids` asks collections_app.access for the
+released collections whose data the caller may read (`released_data_collections`: published or
+retired only, so nothing in draft or curation, not even for curators; public ones for everyone;
+limited ones for a user who accepted the current data use agreement, by session or by a bearer
+token from /nbia-api/oauth/token). `readable_latest_versions` and the pinned roots both filter
+through it. DICOMweb serves pixel data and whole headers, so a limited collection the caller may
+not read is absent — its studies are not listed and its URLs are 404 — rather than listed with
+a flag as the NBIA API's counts list it.
 """
-from django.conf import settings
+import math
+
 from django.http import HttpResponse, JsonResponse
 
-from collections_app.access import can_download
-from collections_app.models import PUBLIC_STATUSES, Collection, CollectionVersion
+from api.throttling import throttled
+from collections_app.access import released_data_collections
+from collections_app.models import PUBLIC_STATUSES, CollectionVersion
 
 
 def readable_collection_ids(user) -> set[int]:
-    """Ids of the released collections whose data `user` may read."""
-    collections = Collection.objects.filter(status__in=PUBLIC_STATUSES).only(
-        "id", "status", "access", "data_use_agreement"
-    )
-    return {c.id for c in collections if can_download(user, c)}
+    """Ids of the released collections whose data `user` may read (collections_app.access)."""
+    return set(released_data_collections(user).values_list("pk", flat=True))
 
 
 def readable_latest_versions(user) -> dict[int, tuple[int, str]]:
@@ -51,18 +49,11 @@ def resolve_user(request):
 
 
 def throttle(request) -> HttpResponse | None:
-    """The REST API's rate limits (TCIA_API_ANON_RATE / TCIA_API_USER_RATE), shared with it.
-    None when the request may go on, else a 429 with Retry-After."""
-    if not getattr(settings, "TCIA_DICOMWEB_THROTTLE", True):
+    """The REST and NBIA APIs' throttle (api.throttling: their rates and counters, keyed on the
+    real client address). None when the request may go on, else a 429 with Retry-After."""
+    wait = throttled(request)
+    if wait is None:
         return None
-    from api.throttling import AnonThrottle, UserThrottle
-
-    for throttle_class in (AnonThrottle, UserThrottle):
-        limiter = throttle_class()
-        if not limiter.allow_request(request, None):
-            wait = limiter.wait()
-            response = JsonResponse({"error": "Too many requests; slow down.", "status": 429}, status=429)
-            if wait is not None:
-                response["Retry-After"] = str(max(1, int(wait)))
-            return response
-    return None
+    response = JsonResponse({"error": "Too many requests; slow down.", "status": 429}, status=429)
+    response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response

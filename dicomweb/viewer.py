@@ -25,6 +25,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from csp.decorators import csp_exempt
 from django.conf import settings
 from django.http import Http404, HttpResponse
 
@@ -178,6 +179,23 @@ def content_security_policy(html: str) -> str:
     ])
 
 
+# The viewer's scripts (served by WhiteNoise, dicomweb.assets) carry this policy rather than the
+# portal's, because a web worker runs under its own script's response policy: OHIF's image codecs
+# run in workers as WebAssembly whose emscripten bindings (embind) build their call wrappers with
+# `new Function`, so a worker needs 'unsafe-eval' (which includes compiling WebAssembly). Found
+# with the JPEG 2000 browser test: with 'wasm-unsafe-eval' alone the decoder fails on the eval.
+# It is given to scripts only (a script is a document nowhere, a worker at most); the viewer's
+# page keeps its own policy without it, and every other file under /viewer/ the portal's.
+WORKER_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-eval'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+# OHIF's bundles, codecs and fonts carry a 16-hex-digit content hash in their names.
+HASHED_ASSET = re.compile(r"^/viewer/(?:.+\.)?[0-9a-f]{16}\.[A-Za-z0-9]+$")
+
 _PAGE: dict = {}
 
 
@@ -193,6 +211,7 @@ def _page():
     return cached[1], cached[2]
 
 
+@csp_exempt()  # django-csp leaves this page's own policy (above) in place of the portal's
 def index(request, path: str = ""):
     """Every /viewer/… route that is not an asset: OHIF's single page, with its CSP. With
     `?version=<id>` the page loads a configuration whose DICOMweb root is that frozen version."""
@@ -204,7 +223,6 @@ def index(request, path: str = ""):
     response["Content-Security-Policy"] = policy
     response["Cache-Control"] = "no-cache"
     response["X-Frame-Options"] = "SAMEORIGIN"
-    response._csp_exempt = True  # django-csp (issue #13) must not replace the viewer's own policy
     return response
 
 

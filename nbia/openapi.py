@@ -5,10 +5,20 @@ exactly what the views accept. NBIA publishes none; this one lets schemathesis f
 from .queries import METADATA_ENDPOINTS, V1_ONLY_ENDPOINTS
 
 
+INDICES = range(3)  # a numbered parameter ("criteriaType{i}") is described for these indices
+
+
+def _names(params: tuple[str, ...]) -> list[str]:
+    from .views import NUMBERED
+
+    return [n for p in params for n in ([p[:-len(NUMBERED)] + str(i) for i in INDICES] if p.endswith(NUMBERED) else [p])]
+
+
 def _operation(name: str, params: tuple[str, ...], *, binary: bool = False) -> dict:
     return {
         "operationId": name,
-        "parameters": [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}} for p in params],
+        "parameters": [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}}
+                       for p in _names(params)],
         "responses": {
             "200": {"description": "Rows (JSON, CSV, XML or HTML by `format`)" if not binary else "A file or a zip"},
             "204": {"description": "No rows (getSeriesMetaData)"},

@@ -15,7 +15,8 @@ software/nbia-download/…/servlet/DownloadServletV4.java, DownloadServletVersio
    (then `md5hashes.csv`), which the Retriever unpacks into its descriptive folders.
 
 Files are the latest released version's frozen files, streamed in constant memory from the
-storage API with an exact Content-Length. Logging in through the Retriever (an encrypted
+storage API with an exact Content-Length. Who may download what is collections_app.access's
+rule (through `released_series`); requests count against the API's throttle. Logging in through the Retriever (an encrypted
 password in a header) is not supported: limited collections answer 460 / 403, and their data
 come through the portal or the API with a bearer token.
 """
@@ -26,11 +27,12 @@ from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from collections_app.access import can_download
+from api.throttling import throttled
 from collections_app.models import VersionEntry, VersionSeries
 from collections_app.selectors import latest_version_with_series, released_series
 from collections_app.services.downloads import file_names, sop_class_name
 from collections_app.services.streaming import stream_stored
+from tcia.core.params import ParameterError, whole_number
 
 SERVER_VERSION = "4.4"
 LOGIN_NEEDED, LOGIN_FAILED = 460, 461
@@ -76,11 +78,10 @@ def _user(request, params):
 
 
 def _pinned(user, uids):
-    """uid → (series, version) for released series the user may download; missing ones left out."""
+    """uid → (series, version) for released series the user may download (released_series:
+    collections_app.access's data level, public collections only); missing ones left out."""
     out = {}
     for series in released_series(user).filter(series_instance_uid__in=list(uids)).select_related("collection"):
-        if not can_download(user, series.collection):
-            continue
         version = latest_version_with_series(series)
         if version is not None:
             out[series.series_instance_uid] = (series, version)
@@ -188,20 +189,23 @@ def _series_tar(params, user):
 
 @csrf_exempt
 def download(request):
-    from .views import _params  # the NBIA views' GET-and-POST reader (imported late: they import this module)
+    from .views import _params, too_many  # the NBIA views' helpers (imported late: they import this module)
 
     params = _params(request)
     user = _user(request, params)
     if user is None:
         return HttpResponse(b"Logging in through the Data Retriever is not supported by this server; "
                             b"public data need no login.", status=LOGIN_FAILED, content_type="text/plain")
-    count = params.get("numberOfSeries")
-    if count is not None:
+    wait = throttled(request)  # the API's budget: one client, one count (api.throttling)
+    if wait is not None:
+        return too_many(wait)
+    if params.get("numberOfSeries") is not None:
         try:
-            n = int(count)
-        except ValueError:
-            return HttpResponse(b"numberOfSeries must be a number.", status=400, content_type="text/plain")
-        uids = [params.get(f"series{i}") for i in range(1, n + 1) if params.get(f"series{i}")]
+            n = whole_number(params, "numberOfSeries", 0)
+        except ParameterError as exc:
+            return HttpResponse(str(exc).encode("utf-8"), status=400, content_type="text/plain")
+        # series1…seriesN are form fields: never look further than the form goes.
+        uids = [params.get(f"series{i}") for i in range(1, min(n, len(params)) + 1) if params.get(f"series{i}")]
         if not uids:
             return HttpResponse(b"The manifest file should include at least one series instance UID.", status=400,
                                 content_type="text/plain")

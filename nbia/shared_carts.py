@@ -5,6 +5,7 @@ As NBIA's V1_getSharedListContentsByName answers: the 15 first v1 getSeries colu
 "Date Released" (with its space), series of public collections only, always JSON; no name →
 400 "A parameter, name is required for this API call.".
 """
+import math
 import re
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from api.throttling import throttled
 from collections_app.models import Access
 from collections_app.selectors import released_series
 from tcia.core.audit import log
@@ -81,6 +83,11 @@ def get_contents_by_name(request, ctx, params):
 
 @require_POST
 def share(request):
+    # Anyone may save a cart under a free name, so saving counts against the API's throttle.
+    wait = throttled(request)
+    if wait is not None:
+        messages.error(request, f"Too many requests from your address: try again in {math.ceil(wait)} seconds.")
+        return redirect(reverse("data_cart"))
     ids = [int(i) for i in request.session.get(CART_KEY, [])]
     try:
         cart = share_cart(name=request.POST.get("name", ""), series_ids=ids, user=request.user)

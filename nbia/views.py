@@ -29,11 +29,11 @@ EXTRA_ENDPOINTS = {
     "getManifestForCollection": (extras.get_manifest_for_collection, ("collection", "includeAnnotation"), ("POST", "GET")),
     "getCollectionOrSeriesForDOI": (extras.get_collection_or_series_for_doi, ("DOI", "CollectionOrSeries"), ("POST", "GET")),
 }
-# Issue #16: simple search (its criteria names are numbered, so it checks them itself: None),
+# Issue #16: simple search (numbered criteria: "criteriaType{i}" stands for criteriaType0, 1, …),
 # shared carts and the Retriever's user agreement.
 EXTRA_ENDPOINTS.update({
-    "getSimpleSearch": (simple_search.get_simple_search, None, ("POST",)),
-    "getManifestForSimpleSearch": (simple_search.get_manifest_for_simple_search, None, ("POST",)),
+    "getSimpleSearch": (simple_search.get_simple_search, simple_search.PARAMETERS, ("POST",)),
+    "getManifestForSimpleSearch": (simple_search.get_manifest_for_simple_search, simple_search.PARAMETERS, ("POST",)),
     "getContentsByName": (shared_carts.get_contents_by_name, ("name",), ("GET",)),
     "getUserAgreementTxt": (retriever.user_agreement, (), ("GET",)),
 })
@@ -59,9 +59,16 @@ def _params(request):
     return merged
 
 
+NUMBERED = "{i}"  # a parameter name ending so stands for the name followed by any index
+
+
+def _allowed(name: str, allowed) -> bool:
+    return name in allowed or (name.rstrip("0123456789") + NUMBERED in allowed and name[-1:].isdigit())
+
+
 def _unknown(params, allowed) -> HttpResponse | None:
     for name in params:
-        if name not in allowed:
+        if not _allowed(name, allowed):
             listed = ", ".join(allowed)
             return text_response(f"Invalid query parameter: '{name}'. Allowed parameters are: [{listed}]", 400)
     return None
@@ -119,7 +126,7 @@ def service(request, generation: str, endpoint: str):
         handler, allowed, methods = EXTRA_ENDPOINTS[endpoint]
         if request.method not in methods + ("HEAD",):
             return text_response(f"{endpoint} answers {' or '.join(methods)} requests.", 405)
-        if strict and allowed is not None and (bad := _unknown(params, allowed + ("format",))):
+        if strict and (bad := _unknown(params, allowed + ("format",))):
             return bad
         try:
             return handler(request, ctx, params)

@@ -68,7 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "dicomweb.assets.WhiteNoiseMiddleware",  # WhiteNoise, with the OHIF viewer's assets (dicomweb/assets.py)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -217,8 +217,8 @@ TCIA_DICOMWEB_CORS_ORIGINS = env_list("TCIA_DICOMWEB_CORS_ORIGINS")
 TCIA_OHIF_ROOT = Path(os.environ.get("TCIA_OHIF_ROOT", BASE_DIR / "var" / "ohif"))
 if (TCIA_OHIF_ROOT / "public").is_dir():
     WHITENOISE_ROOT = TCIA_OHIF_ROOT / "public"  # /viewer/<asset>; index.html is a view (it carries the CSP)
-# Hashed names are cached for ever: Django's manifest names and OHIF's 16-hex-digit bundle names.
-WHITENOISE_IMMUTABLE_FILE_TEST = r"^/(?:static/.+\.[0-9a-f]{12}\.[A-Za-z0-9]+|viewer/(?:.+\.)?[0-9a-f]{16}\.[A-Za-z0-9]+)$"
+# Hashed names are cached for ever (Django's manifest names, OHIF's 16-hex-digit bundle names) and
+# the viewer's assets carry its own policy: dicomweb.assets.WhiteNoiseMiddleware.
 
 # Archive identity and de-identification parameters.
 TCIA_SITE_NAME = os.environ.get("TCIA_SITE_NAME", "Open Cancer Imaging Archive")

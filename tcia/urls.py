@@ -27,8 +27,8 @@ urlpatterns = [
     path("nbia-api/", include("nbia.urls")),
     path("api/", include("api.urls")),
     # DICOMweb (issue #16): latest versions, and one pinned version; the OHIF viewer.
-    path("dicomweb/", include("dicomweb.urls")),
-    path("dicomweb/versions/<int:version_id>/", include("dicomweb.urls")),
+    path("dicomweb/", include("dicomweb.urls", namespace="dicomweb")),
+    path("dicomweb/versions/<int:version_id>/", include("dicomweb.urls", namespace="dicomweb_version")),
     path("viewer/", include("dicomweb.viewer_urls")),
     # NBIA Data Retriever's download servlet and shared carts (issue #16).
     path("nbia-download/servlet/", include("nbia.retriever_urls")),

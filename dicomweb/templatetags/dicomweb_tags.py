@@ -1,9 +1,9 @@
 """`{% load dicomweb_tags %}`: "View images" links into the OHIF viewer. Each tag gives "" when
-the viewer is not installed or the user may not read the collection's data, so pages show no
-dead link."""
+the viewer is not installed or the user may not read the collection's released data (the rule
+DICOMweb serves by, collections_app.access.can_read_released), so pages show no dead link."""
 from django import template
 
-from collections_app.access import can_download
+from collections_app.access import can_read_released
 from collections_app.models import CollectionVersion, VersionSeries
 from dicomweb import viewer
 
@@ -17,7 +17,7 @@ def _first_study(version) -> str | None:
 
 @register.simple_tag
 def viewer_series_url(user, collection, study_uid, series_uid=""):
-    if not viewer.installed() or not collection.is_public or not can_download(user, collection):
+    if not viewer.installed() or not can_read_released(user, collection):
         return ""
     return viewer.viewer_url(study_uid, series_uid or None)
 
@@ -27,7 +27,7 @@ def viewer_version_url(user, version, pinned=True):
     """The viewer on the first study of `version` (pinned to it unless pinned=False)."""
     if version is None or version.withdrawn_at or not viewer.installed():
         return ""
-    if not version.collection.is_public or not can_download(user, version.collection):
+    if not can_read_released(user, version.collection):
         return ""
     study = _first_study(version)
     return viewer.viewer_url(study, version_id=version.pk if pinned else None) if study else ""

@@ -26,6 +26,26 @@ def build_published():
     return v_public, v_limited
 
 
+def install_fake_viewer(root):
+    """A stand-in for `make ohif` in `root` (a page with OHIF's two kinds of script, and the
+    installed marker): enough for the viewer's view, its links and its policy."""
+    from dicomweb import viewer
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "index.html").write_text(
+        viewer.rewrite_index('<html><head><script>window.PUBLIC_URL="/"</script>'
+                             '<script src="/app-config.js"></script></head><body></body></html>'))
+    (root / f"installed-{viewer.OHIF_VERSION}").write_text("test")
+    viewer._PAGE.clear()
+    return root
+
+
+@pytest.fixture
+def fake_viewer(tmp_path, settings):
+    settings.TCIA_OHIF_ROOT = install_fake_viewer(tmp_path / "ohif")
+    return settings.TCIA_OHIF_ROOT
+
+
 @pytest.fixture(autouse=True)
 def pydicom_validation_restored():
     """dicomweb-client's DICOMfileClient switches pydicom's validation to RAISE around each call

@@ -142,8 +142,14 @@ def test_conditional_get(client, published):
 @override_settings(TCIA_API_ANON_RATE="3/minute")
 def test_throttled_like_the_api(client, published):
     cache.clear()
-    codes = [client.get("/dicomweb/studies").status_code for _ in range(4)]
+    # Counted by the real client address: a new X-Forwarded-For each time changes nothing.
+    codes = [client.get("/dicomweb/studies", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}").status_code for i in range(4)]
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
     limited = client.get("/dicomweb/studies")
     assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+    # One budget with the NBIA API (api.throttling).
+    assert client.get("/nbia-api/services/v4/getCollectionValues").status_code == 429
+    cache.clear()
+    assert client.get("/nbia-api/services/v4/getCollectionValues").status_code == 200
+    assert [client.get("/dicomweb/studies").status_code for _ in range(3)] == [200, 200, 429]
     cache.clear()

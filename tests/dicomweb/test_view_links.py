@@ -11,18 +11,6 @@ from dicomweb import viewer
 from doi.models import DOI
 
 
-@pytest.fixture
-def fake_viewer(tmp_path, settings):
-    settings.TCIA_OHIF_ROOT = tmp_path / "ohif"
-    settings.TCIA_OHIF_ROOT.mkdir()
-    (settings.TCIA_OHIF_ROOT / "index.html").write_text(
-        viewer.rewrite_index('<html><head><script>window.PUBLIC_URL="/"</script>'
-                             '<script src="/app-config.js"></script></head><body></body></html>'))
-    (settings.TCIA_OHIF_ROOT / f"installed-{viewer.OHIF_VERSION}").write_text("test")
-    viewer._PAGE.clear()
-    return settings.TCIA_OHIF_ROOT
-
-
 def viewer_links(html):
     return [m.replace("&amp;", "&") for m in re.findall(r'href="(/viewer/viewer\?[^"]+)"[^>]*data-viewer', html)]
 

@@ -11,7 +11,9 @@ import pytest
 import requests
 from django.utils import timezone
 
-from collections_app.models import Series, VersionEntry
+from collections_app.access import accept_agreement
+from collections_app.models import Collection, Series, VersionEntry
+from tests.conftest import make_user
 from tests.dicomweb.conftest import build_published
 
 PUBLIC, LIMITED = "API-Chest-CT", "API-Brain-MR"
@@ -25,46 +27,73 @@ def public_series():
     return Series.objects.filter(collection__short_name=PUBLIC)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_simple_search_criteria(tcia):
-    build_published()
-    everyone = sorted(set(Series.objects.filter(collection__short_name__in=[PUBLIC, LIMITED])
-                          .values_list("subject__patient_id", flat=True)))
-    result = tcia.getSimpleSearch(size=100)
-    assert patients_of(result) == everyone and result["totalPatients"] == len(everyone)
-    assert {c["value"]: c["count"] for c in result["collections"]} == {PUBLIC: 2, LIMITED: 1}
-    limited_row = next(p for p in result["resultSet"] if p["project"] == LIMITED)
-    assert limited_row["authorized"] == 0  # listed, as NBIA lists it, but not downloadable
+def patients_in(*collections):
+    return sorted(set(Series.objects.filter(collection__short_name__in=collections)
+                      .values_list("subject__patient_id", flat=True)))
 
-    assert patients_of(tcia.getSimpleSearch(collections=[PUBLIC], size=100)) == sorted(
-        set(public_series().values_list("subject__patient_id", flat=True)))
-    assert patients_of(tcia.getSimpleSearch(modalities=["MR"], size=100)) == ["APIMR-0001"]
+
+def agreed_token():
+    """A bearer token of a user who accepted the limited collection's agreement."""
+    from nbia import tokens
+
+    accept_agreement(user=make_user("ss-reader"), collection=Collection.objects.get(short_name=LIMITED))
+    return tokens.password_grant(username="ss-reader", password="pw-ss-reader").access_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simple_search_criteria(tcia, live_server):
+    build_published()
+    public = patients_in(PUBLIC)
+    result = tcia.getSimpleSearch(size=100)
+    # A limited collection's subjects are data (collections_app.access): not listed to the public,
+    # nor counted in the value lists, which count the listed patients.
+    assert patients_of(result) == public and result["totalPatients"] == len(public)
+    assert {c["value"]: c["count"] for c in result["collections"]} == {PUBLIC: 2}
+    assert all(p["authorized"] == 1 for p in result["resultSet"])
+    assert tcia.getSimpleSearch(collections=[LIMITED], size=100)["resultSet"] == []
+
+    # With the agreement (a bearer token of a user who accepted it), they are there.
+    url = live_server.url + "/nbia-api/services/v4/getSimpleSearch"
+    auth = {"Authorization": f"Bearer {agreed_token()}"}
+    agreed = requests.post(url, data={"size": "100"}, headers=auth).json()
+    assert patients_of(agreed) == patients_in(PUBLIC, LIMITED)
+    assert {c["value"]: c["count"] for c in agreed["collections"]} == {PUBLIC: 2, LIMITED: 1}
+    assert all(p["authorized"] == 1 for p in agreed["resultSet"])
+    mr = requests.post(url, data={"criteriaType0": "ImageModalityCriteria", "value0": "MR", "size": "100"},
+                       headers=auth).json()
+    assert patients_of(mr) == ["APIMR-0001"]
+    brain = requests.post(url, data={"criteriaType0": "BodyPartExaminedCriteria", "value0": "brain", "size": "100"},
+                          headers=auth).json()
+    assert patients_of(brain) == ["APIMR-0001"]
+
+    assert patients_of(tcia.getSimpleSearch(collections=[PUBLIC], size=100)) == public
+    assert tcia.getSimpleSearch(modalities=["MR"], size=100)["resultSet"] == []  # only the limited one has MR
     # Modalities OR-ed by default; "all" (modalityAnded) needs every one: nobody has CT and MR.
-    assert len(tcia.getSimpleSearch(modalities=["CT", "MR"], size=100)["resultSet"]) == 3
+    assert len(tcia.getSimpleSearch(modalities=["CT", "MR"], size=100)["resultSet"]) == 2
     assert tcia.getSimpleSearch(modalities=["CT", "MR"], modalityAnded=True, size=100)["resultSet"] == []
-    assert patients_of(tcia.getSimpleSearch(bodyParts=["brain"], size=100)) == ["APIMR-0001"]
+    assert patients_of(tcia.getSimpleSearch(bodyParts=["chest"], size=100)) == public
     manufacturer = public_series().first().manufacturer
     assert len(tcia.getSimpleSearch(manufacturers=[manufacturer], size=100)["resultSet"]) >= 2
     assert patients_of(tcia.getSimpleSearch(patients=["APICT-0002"], size=100)) == ["APICT-0002"]
     assert tcia.getSimpleSearch(minStudies=2, size=100) is None or \
         tcia.getSimpleSearch(minStudies=2, size=100)["resultSet"] == []
-    assert len(tcia.getSimpleSearch(minStudies=1, size=100)["resultSet"]) == 3
-    assert len(tcia.getSimpleSearch(species=["human"], size=100)["resultSet"]) == 3
+    assert len(tcia.getSimpleSearch(minStudies=1, size=100)["resultSet"]) == 2
+    assert len(tcia.getSimpleSearch(species=["human"], size=100)["resultSet"]) == 2
     assert tcia.getSimpleSearch(species=["mouse"], size=100)["resultSet"] == []
 
     # Date range on the release date (tcia_utils sends YYYY/MM/DD, converted to MM-DD-YYYY).
     today = timezone.now().date()
     around = dict(fromDate=(today - dt.timedelta(days=1)).strftime("%Y/%m/%d"),
                   toDate=(today + dt.timedelta(days=1)).strftime("%Y/%m/%d"))
-    assert len(tcia.getSimpleSearch(size=100, **around)["resultSet"]) == 3
+    assert len(tcia.getSimpleSearch(size=100, **around)["resultSet"]) == 2
     assert tcia.getSimpleSearch(size=100, fromDate="2001/01/01", toDate="2001/12/31")["resultSet"] == []
 
     # Paging and sorting.
-    first = tcia.getSimpleSearch(size=2, sortField="subject", sortDirection="ascending")
-    rest = tcia.getSimpleSearch(start=2, size=2, sortField="subject", sortDirection="ascending")
-    assert patients_of(first) + patients_of(rest) == sorted(everyone) and first["totalPatients"] == 3
+    first = tcia.getSimpleSearch(size=1, sortField="subject", sortDirection="ascending")
+    rest = tcia.getSimpleSearch(start=1, size=2, sortField="subject", sortDirection="ascending")
+    assert patients_of(first) + patients_of(rest) == public and first["totalPatients"] == 2
     down = tcia.getSimpleSearch(size=100, sortField="subject", sortDirection="descending")
-    assert [p["subjectId"] for p in down["resultSet"]] == sorted(everyone, reverse=True)
+    assert [p["subjectId"] for p in down["resultSet"]] == sorted(public, reverse=True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -153,8 +182,59 @@ def test_manifest_download_server_speaks_the_retriever_protocol(client, live_ser
         with tarfile.open(fileobj=io.BytesIO(resumed.content)) as tar:
             assert sorted(m.name.split("^")[0] for m in tar.getmembers()) == sorted(stored)[1:]
 
-    # Limited data: the series list asks for a login (460), the series itself is refused (403).
+    # Limited data: its manifest is for users who accepted the agreement (collections_app.access);
+    # the Retriever comes as the guest, so the series list asks for a login (460) and the series
+    # itself is refused (403).
+    assert client.get(f"/downloads/versions/{v_limited.pk}.tcia").status_code == 403
+    reader = make_user("retriever-reader")
+    accept_agreement(user=reader, collection=Collection.objects.get(pk=v_limited.collection_id))
+    client.force_login(reader)
     _server, limited_uids = _manifest_server(client, v_limited)
+    assert limited_uids
     refused = requests.post(v4, data={"numberOfSeries": "1", "series1": limited_uids[0]})
     assert refused.status_code == 460
     assert requests.post(v4, data={"seriesUid": limited_uids[0], "newFileNames": "Yes"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_retriever_and_cart_sharing_count_against_the_api_throttle(client, settings):
+    v_public, _ = build_published()
+    uid = public_series().first().series_instance_uid
+    servlet = "/nbia-download/servlet/DownloadServletV4"
+    settings.TCIA_API_ANON_RATE = "3/minute"
+    codes = [client.post(servlet, {"numberOfSeries": "1", "series1": uid}, HTTP_X_FORWARDED_FOR=f"192.0.2.{i}").status_code
+             for i in range(4)]
+    assert codes == [200, 200, 200, 429]  # the forged X-Forwarded-For is not the client
+    assert client.post(servlet, {"seriesUid": uid}).status_code == 429
+    assert client.get("/nbia-api/services/v4/getCollectionValues").status_code == 429  # one budget
+    client.post("/cart/", {"action": "add", "series": [public_series().first().pk]})
+    refused = client.post("/cart/share/", {"name": "throttled-cart"}, follow=True)
+    assert "Too many requests" in refused.content.decode()
+    from nbia.models import SharedCart
+
+    assert not SharedCart.objects.filter(name="throttled-cart").exists()
+
+
+@pytest.mark.django_db
+def test_retriever_series_count_is_a_whole_number(client):
+    build_published()
+    servlet = "/nbia-download/servlet/DownloadServletV4"
+    for bad in ("abc", "-1", "1.5"):
+        answer = client.post(servlet, {"numberOfSeries": bad})
+        assert answer.status_code == 400 and b"numberOfSeries" in answer.content, bad
+    # A count far beyond the form reads only the series the form holds.
+    uid = public_series().first().series_instance_uid
+    answer = client.post(servlet, {"numberOfSeries": str(10**15), "series1": uid})
+    assert answer.status_code == 200 and answer.content.decode().split("|")[3] == uid
+
+
+@pytest.mark.django_db
+def test_simple_search_parameters_are_checked_by_name_and_index(client):
+    build_published()
+    url = "/nbia-api/services/v4/getSimpleSearch"
+    many = {f"criteriaType{i}": "ImageModalityCriteria" for i in range(12)} | {f"value{i}": "CT" for i in range(12)}
+    assert client.post(url, many).status_code == 200
+    for bad in ("bogus", "criteriaType", "criteriaTypeX", "value-1"):
+        answer = client.post(url, {bad: "1"})
+        assert answer.status_code == 400 and f"'{bad}'" in answer.content.decode() \
+            and "criteriaType{i}" in answer.content.decode(), bad

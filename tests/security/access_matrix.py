@@ -36,6 +36,7 @@ class Probe:
     kwargs: Callable[[World], dict] = field(default=lambda w: {})
     expect: str = ALL_200
     query: Callable[[World], dict] = field(default=lambda w: {})
+    method: str = "get"  # "post" for endpoints that answer POST only (the query is then the form)
 
     def codes(self) -> dict:
         codes = self.expect.split()
@@ -61,10 +62,81 @@ def doi(kind):
     return lambda w, side: {"doi": w.objects["dois"][f"{kind}:{side.slug}"]}
 
 
-def nbia(endpoint, params, expect_by_side, generation="v4"):
+def nbia(endpoint, params, expect_by_side, generation="v4", method="get"):
     """Probes of one NBIA endpoint on each side; params(side) gives the query."""
     return [Probe(f"{endpoint}:{side}", lambda w: {"generation": generation, "endpoint": endpoint}, codes,
-                  (lambda w, s=side: params(w, getattr(w, s, None)))) for side, codes in expect_by_side.items()]
+                  (lambda w, s=side: params(w, getattr(w, s, None))), method) for side, codes in expect_by_side.items()]
+
+
+# DICOMweb (dicomweb/urls.py, mounted as `dicomweb` — the latest released versions — and as
+# `dicomweb_version` — one version). Released data only: a collection back in curation is a 404
+# (or an empty search) for everyone, curators too; a limited one only with the agreement, and
+# absent (404, not 403) without it. Every route is probed on real objects of each side.
+def _instance_uid(side):
+    if side.version is not None:
+        return side.version.entries.filter(series=side.series).order_by("pk").first().sop_instance_uid
+    return side.series.images.order_by("pk").first().sop_instance_uid
+
+
+def _study(w, s):
+    return {"study": s.series.study.study_instance_uid}
+
+
+def _series(w, s):
+    return {**_study(w, s), "series": s.series.series_instance_uid}
+
+
+def _instance(w, s):
+    return {**_series(w, s), "instance": _instance_uid(s)}
+
+
+DW_READ = {"public": ALL_200, "limited": "404 404 404 200 200 200", "hidden": "404 404 404 404 404 404",
+           "incoming": "404 404 404 404 404 404"}
+DW_SEARCH = {"public": ALL_200, "limited": "204 204 204 200 200 200", "hidden": "204 204 204 204 204 204",
+             "incoming": "204 204 204 204 204 204"}
+# name: (URL arguments, query, searches or reads)
+DICOMWEB_ROUTES = {
+    "search_studies": (lambda w, s: {}, lambda s: {"StudyInstanceUID": s.series.study.study_instance_uid}, DW_SEARCH),
+    "search_series": (lambda w, s: {}, lambda s: {"SeriesInstanceUID": s.series.series_instance_uid}, DW_SEARCH),
+    "search_instances": (lambda w, s: {}, lambda s: {"SeriesInstanceUID": s.series.series_instance_uid}, DW_SEARCH),
+    "search_study_series": (_study, None, DW_SEARCH),
+    "search_study_instances": (_study, None, DW_SEARCH),
+    "search_series_instances": (_series, None, DW_SEARCH),
+    "study": (_study, None, DW_READ),
+    "study_metadata": (_study, None, DW_READ),
+    "study_rendered": (_study, None, DW_READ),
+    "study_thumbnail": (_study, None, DW_READ),
+    "series": (_series, None, DW_READ),
+    "series_metadata": (_series, None, DW_READ),
+    "series_rendered": (_series, None, DW_READ),
+    "series_thumbnail": (_series, None, DW_READ),
+    "instance": (_instance, None, DW_READ),
+    "instance_metadata": (_instance, None, DW_READ),
+    "instance_rendered": (_instance, None, DW_READ),
+    "instance_thumbnail": (_instance, None, DW_READ),
+    "frames": (lambda w, s: {**_instance(w, s), "frame_list": "1"}, None, DW_READ),
+    "frames_rendered": (lambda w, s: {**_instance(w, s), "frame_list": "1"}, None, DW_READ),
+    "frames_thumbnail": (lambda w, s: {**_instance(w, s), "frame_list": "1"}, None, DW_READ),
+    "bulkdata": (lambda w, s: {**_instance(w, s), "key": "7FE00010"}, None, DW_READ),
+}
+# A pinned version the caller may not read is no root at all: a 404 whatever is under it.
+DW_PINNED = {"public": ALL_200, "limited": "404 404 404 200 200 200", "hidden": "404 404 404 404 404 404"}
+
+
+def _dicomweb_entries() -> dict[str, list[Probe]]:
+    entries = {}
+    for name, (make, query, latest) in DICOMWEB_ROUTES.items():
+        q = (lambda w, s, f=query: f(s)) if query else None
+        entries[f"dicomweb:{name}"] = [
+            Probe(f"latest:{side}", (lambda w, s=side, m=make: m(w, getattr(w, s))), codes,
+                  (lambda w, s=side, f=q: f(w, getattr(w, s)) if f else {}))
+            for side, codes in latest.items()]
+        entries[f"dicomweb_version:{name}"] = [
+            Probe(f"pinned:{side}", (lambda w, s=side, m=make: {"version_id": getattr(w, s).version.pk,
+                                                                 **m(w, getattr(w, s))}), codes,
+                  (lambda w, s=side, f=q: f(w, getattr(w, s)) if f else {}))
+            for side, codes in DW_PINNED.items()]
+    return entries
 
 
 # The NBIA metadata endpoints answer 200 to all (an empty answer when nothing is readable); what
@@ -165,11 +237,48 @@ EXPECT: dict[str, list[Probe]] = {
         + nbia("getImage", lambda w, s: {"SeriesInstanceUID": s.series.series_instance_uid}, NBIA_DOWNLOAD)
         + nbia("getSingleImage", lambda w, s: {"SeriesInstanceUID": s.series.series_instance_uid,
                                                "SOPInstanceUID": s.series.images.first().sop_instance_uid}, NBIA_DOWNLOAD)
+        # Simple search (POST forms) lists patients only of collections whose data the caller may read
+        + nbia("getSimpleSearch", lambda w, s: {"criteriaType0": "CollectionCriteria", "value0": s.collection.short_name,
+                                                "size": "100"}, NBIA_SIDES, method="post")
+        + nbia("getManifestForSimpleSearch", lambda w, s: {"criteriaType0": "CollectionCriteria",
+                                                           "value0": s.collection.short_name}, NBIA_SIDES, method="post")
+        + nbia("getSimpleSearch", lambda w, s: {}, {"GET": POST_ONLY})
+        + nbia("getContentsByName", lambda w, s: {"name": w.objects["shared_cart"]}, {"cart": ALL_200}, generation="v1")
+        + nbia("getUserAgreementTxt", lambda w, s: {}, {"text": ALL_200}, generation="v1")
         # v1 answers 204 when there is no row (NBIA does); the hidden collection has none for anyone
         + nbia("getSeriesMetaData", lambda w, s: {"SeriesInstanceUID": s.series.series_instance_uid},
                {"public": ALL_200, "limited": "204 204 204 200 200 200", "hidden": "204 204 204 204 204 204"},
                generation="v1")
     ),
+
+    # The OHIF viewer (a page with no data in it; it reads /dicomweb/ as the caller) and its
+    # per-version configuration (a root URL, the same for everyone).
+    "ohif_viewer": [Probe(f"study:{side}", lambda w: {"path": "viewer"}, ALL_200,
+                          lambda w, s=side: {"StudyInstanceUIDs": getattr(w, s).series.study.study_instance_uid,
+                                             "version": getattr(w, s).version.pk})
+                    for side in ("public", "limited", "hidden")],
+    "ohif_version_config": per_side(version, {"public": ALL_200, "limited": ALL_200, "hidden": ALL_200}),
+
+    # NBIA Data Retriever's servlet: the Retriever comes as the guest (it carries no session or
+    # token), so only public data are listed (460 "login needed" otherwise) and sent (403).
+    "retriever_version": [Probe("version", expect=ALL_200, query=lambda w: {"os": "Linux", "appVersion": "4.41"})],
+    **{name: [Probe(f"list:{side}", expect=codes, query=lambda w, s=side: {
+                    "numberOfSeries": "1", "series1": getattr(w, s).series.series_instance_uid})
+              for side, codes in {"public": ALL_200, "limited": "460 460 460 460 460 460",
+                                  "hidden": "460 460 460 460 460 460", "incoming": "460 460 460 460 460 460"}.items()]
+              + [Probe(f"tar:{side}", expect=codes, query=lambda w, s=side: {
+                       "seriesUid": getattr(w, s).series.series_instance_uid, "newFileNames": "Yes"})
+                 for side, codes in {"public": ALL_200, "limited": "403 403 403 403 403 403",
+                                     "hidden": "403 403 403 403 403 403"}.items()]
+       for name in ("retriever_download", "retriever_download_v4")},
+
+    # Shared carts: anyone may share (POST); the page shows each reader only the series they may read.
+    "share_cart": [Probe("GET", expect=POST_ONLY)],
+    "shared_cart": [Probe("public, limited, hidden series", lambda w: {"name": w.objects["shared_cart"]}),
+                    Probe("missing", lambda w: {"name": "no-such-cart"}, "404 404 404 404 404 404")],
+
+    # DICOMweb: every route on both roots
+    **_dicomweb_entries(),
 
     # REST API
     "api:api-root": [Probe("root")],

@@ -77,6 +77,14 @@ def _forbidden_markers(world, role) -> set[str]:
     return markers
 
 
+@pytest.fixture(autouse=True)
+def viewer_page(tmp_path, settings):
+    """The viewer's page as `make ohif` leaves it, so /viewer/ answers whether or not it is installed."""
+    from tests.dicomweb.conftest import install_fake_viewer
+
+    settings.TCIA_OHIF_ROOT = install_fake_viewer(tmp_path / "ohif")
+
+
 @pytest.mark.django_db
 def test_access_matrix():
     world = build_world()
@@ -87,7 +95,7 @@ def test_access_matrix():
             url = reverse(name, kwargs=probe.kwargs(world))
             query = probe.query(world)
             for role, expected in probe.codes().items():
-                response = clients[role].get(url, query)
+                response = getattr(clients[role], probe.method)(url, query)
                 probed += 1
                 if response.status_code != expected:
                     wrong.append(f"{name} [{probe.label}] as {role}: {response.status_code}, expected {expected}  ({url})")

@@ -1,5 +1,5 @@
-"""Malformed input is a 4xx with a reason, never a 500: every GET probe of the access matrix is
-thrown random and mutated parameters (query strings, and path arguments within their converter),
+"""Malformed input is a 4xx with a reason, never a 500: every probe of the access matrix (GET, or
+POST for the endpoints that take forms) is thrown random and mutated parameters (query strings, and path arguments within their converter),
 as anonymous and as a curator. Bounded (a few examples per URL) and seeded (derandomized), so a
 run costs seconds and a failure repeats."""
 import pytest
@@ -67,7 +67,7 @@ def test_no_get_view_answers_500_to_bad_input():
                 return
             query = {**base_query, **data.draw(queries)}
             for role, client in clients.items():
-                response = client.get(url, query)
+                response = getattr(client, probe.method)(url, query)
                 if response.status_code >= 500:
                     failures.append(f"{name} as {role}: {response.status_code} for {url} {query!r}"[:400])
 
@@ -76,7 +76,7 @@ def test_no_get_view_answers_500_to_bad_input():
         url = reverse(name, kwargs=base_kwargs)
         for bad in ("abc", "-1", "9" * 30, "\x00", ""):
             for role, client in clients.items():
-                response = client.get(url, {**base_query, **{n: bad for n in NAMES}})
+                response = getattr(client, probe.method)(url, {**base_query, **{n: bad for n in NAMES}})
                 if response.status_code >= 500:
                     failures.append(f"{name} as {role}: {response.status_code} for {url} with every parameter {bad!r}")
     assert len(probes) > 140

@@ -119,6 +119,13 @@ def build_world() -> World:
 
     proposal = proposal_services.save_draft(submitter=users["submitter"], fields={"title": "Draft proposal"})
 
+    # A cart shared when all three collections were readable to its sharer: public, limited and
+    # (since taken back into curation) hidden series. Each reader sees only what they may read.
+    from nbia.models import SharedCart
+
+    cart = SharedCart.objects.create(name="world-cart", created_by=users["curator"])
+    cart.series.set([Series.objects.filter(collection=c).order_by("pk").first() for c in (public, limited, hidden)])
+
     dois = {d.kind + ":" + (d.collection.slug if d.collection_id else d.version.collection.slug if d.version_id else str(d.pk)): d.doi
             for d in DOI.objects.select_related("collection", "version__collection")}
     objects = {
@@ -127,7 +134,7 @@ def build_world() -> World:
         "public_subset_doi": DOI.objects.get(subset=public_subset).doi, "hidden_subset_doi": DOI.objects.get(subset=hidden_subset).doi,
         "submission": submission.pk, "batch": batch.pk, "quarantined": quarantined.pk, "mapping": mapping.pk,
         "finding": finding.pk, "correction": correction.pk, "check_run": None, "image": image.pk,
-        "sha": image.stored_file.sha256, "proposal": proposal.pk, "dois": dois,
+        "sha": image.stored_file.sha256, "proposal": proposal.pk, "dois": dois, "shared_cart": cart.name,
     }
     sides = {
         "public": _side(public, CollectionVersion.objects.get(collection=public, number=1)),
