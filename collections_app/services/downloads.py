@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
+from tcia.core import objectstore
+
 from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
 from ..selectors import latest_version_with_series
 from .zipstream import ZipMember, zip_length
@@ -195,13 +197,6 @@ def subset_selection(subset) -> list[PinnedSeries]:
 # Packages -----------------------------------------------------------------------------------
 
 
-def _opener(stored: StoredFile):
-    path = stored.path()
-    if path is not None:
-        return functools.partial(open, path, "rb", buffering=0)
-    return stored.open
-
-
 class FileRow(NamedTuple):
     sop_instance_uid: str
     sop_class_uid: str
@@ -228,18 +223,11 @@ def version_series_files(series: Series, version: CollectionVersion) -> list[Fil
 
 
 def _archive_opener():
-    """name → opener; direct file opens when the archive storage is a local folder."""
+    """(name, size) → opener: a direct file open on a folder, one streamed GET on a bucket."""
     from django.core.files.storage import storages
 
     storage = storages["archive"]
-    try:
-        storage.path("x")
-        local = True
-    except NotImplementedError:
-        local = False
-    if local:
-        return lambda name: functools.partial(open, storage.path(name), "rb", buffering=0)
-    return lambda name: functools.partial(storage.open, name, "rb")
+    return lambda name, size: objectstore.opener(storage, name, size)
 
 
 def license_text(collection: Collection, version: CollectionVersion | None, cite_as: str) -> str:
@@ -311,7 +299,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
         folder = snapshot_path(snap) if snap is not None else series_path(series)
         for f, fname in zip(files, file_names(files)):
             rel = f"{folder}/{fname}"
-            members.append(ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, opener=opener(f.storage_name), mtime=mtime))
+            members.append(ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, opener=opener(f.storage_name, f.size), mtime=mtime))
             checksums.append((rel, f.sha256))
         sop_class = next((f.sop_class_uid for f in files if f.sop_class_uid), "")
         if snap is not None:
@@ -390,9 +378,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def read_range(stored: StoredFile, start: int, end: int, chunk: int = 1024 * 1024):
+    """Bytes start..end (inclusive) of a stored file, streamed (on a bucket: one ranged GET)."""
+    from django.core.files.storage import storages
+
     remaining = end - start + 1
-    with _opener(stored)() as fh:
-        fh.seek(start)
+    with objectstore.open_stream(storages["archive"], stored.storage_name, size=stored.size, start=start,
+                                 end=end + 1) as fh:
         while remaining > 0:
             data = fh.read(min(chunk, remaining))
             if not data:

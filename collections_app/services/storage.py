@@ -1,12 +1,12 @@
 """Writing immutable, content-addressed files into the archive storage."""
 import hashlib
-import io
 import zlib
 from dataclasses import dataclass
 
-from django.core.files.base import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+
+from tcia.core import objectstore
 
 from ..models import StoredFile
 
@@ -40,12 +40,11 @@ def store_bytes(data: bytes, *, content_type: str = "application/dicom") -> Stor
     existing = StoredFile.objects.filter(sha256=digest.sha256).first()
     if existing is not None:
         return existing
-    storage = storages["archive"]
     name = storage_name_for(digest.sha256)
-    if not storage.exists(name):
-        saved = storage.save(name, File(io.BytesIO(data), name=name))
-        if saved != name:  # a concurrent writer got there first; keep one copy
-            storage.delete(saved)
+    # The bytes first, then the row: a row never names missing bytes. Of concurrent writers of
+    # the same content one writes (a folder: the renamed copy is deleted; a bucket: a conditional
+    # PUT); bytes left without a row by a rolled-back transaction are simply found next time.
+    objectstore.save_once(storages["archive"], name, data, content_type=content_type)
     try:
         with transaction.atomic():
             return StoredFile.objects.create(
