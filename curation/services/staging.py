@@ -245,7 +245,7 @@ def take_staged(intake: Intake, staged: StagedFile) -> list[IntakeItem]:
             IntakeItem.objects.filter(pk=staged.retry_of_id).update(superseded_by=items[0])
     try:
         storage.delete(staged.storage_name)
-    except OSError:
+    except Exception:  # noqa: BLE001 - a folder raises OSError, a bucket botocore's errors; the file is taken
         logger.warning("intake batch %s: could not delete a staged file", staged.batch_id)
     return items
 
