@@ -9,7 +9,9 @@ random files (SQLite in a temp folder, or DATABASE_URL) and one file of --big-mb
 
   cat       each object read with boto3 `get_object` in 1 MiB reads, one after another, to
             /dev/null: what `aws s3 cp`/`cat` of the objects costs, the baseline
-  service   build_package + stream_zip to /dev/null in this process (DB queries included)
+  service   build_package + stream_zip to /dev/null in this process (DB queries included),
+            with the GETs of the next 4 files sent ahead (tcia.core.objectstore.openers)
+  service-seq  the same, one GET after another (READ_AHEAD_FILES = 0)
   http      the /downloads/versions/<id>.zip view through Django's test client
   file      the big file through /downloads/versions/<id>/images/<sop>.dcm (streamed)
   redirect  the same URL with TCIA_S3_REDIRECT_DOWNLOADS: the 302, then the presigned GET
@@ -105,6 +107,15 @@ def run(args, url, bucket, tmp):
         assert n == package.length
         return n
 
+    def service_sequential():
+        from tcia.core import objectstore
+
+        saved, objectstore.READ_AHEAD_FILES = objectstore.READ_AHEAD_FILES, 0
+        try:
+            return service()
+        finally:
+            objectstore.READ_AHEAD_FILES = saved
+
     def http_zip():
         response = client.get(f"/downloads/versions/{version.pk}.zip")
         n = sum(len(c) for c in response.streaming_content)
@@ -134,7 +145,7 @@ def run(args, url, bucket, tmp):
             settings.TCIA_S3_REDIRECT_DOWNLOADS = False
 
     big_key = [storage._key(big.storage_name)]
-    cases = {"cat": lambda: cat_keys(keys), "service": service, "http": http_zip,
+    cases = {"cat": lambda: cat_keys(keys), "service": service, "service-seq": service_sequential, "http": http_zip,
              "file-cat": lambda: cat_keys(big_key), "file": file_streamed, "redirect": file_redirect}
     for fn in cases.values():  # warm up imports, connections and moto
         fn()
@@ -147,7 +158,7 @@ def run(args, url, bucket, tmp):
     print(f"S3 server: moto {moto_version()} (development server, not production); files={args.files} "
           f"size={args.size_kb} KiB total={mb:.1f} MB; big file {big_mb:.1f} MB; runs={args.runs}; "
           f"db={os.environ.get('DATABASE_URL', 'sqlite')}")
-    for key, size, base in (("cat", mb, "cat"), ("service", mb, "cat"), ("http", mb, "cat"),
+    for key, size, base in (("cat", mb, "cat"), ("service", mb, "cat"), ("service-seq", mb, "cat"), ("http", mb, "cat"),
                             ("file-cat", big_mb, "file-cat"), ("file", big_mb, "file-cat"), ("redirect", big_mb, "file-cat")):
         print(f"{key:9s} median {med[key] * 1000:8.1f} ms  {size / med[key]:7.0f} MB/s  ratio to {base} {med[base] / med[key]:.2f}")
 

@@ -101,10 +101,11 @@ def check_present(files: list[SeriesFile]) -> None:
         )
 
 
-def member_for(name: str, f: SeriesFile) -> ZipMember:
-    stored = f.stored_file
-    return ZipMember(name=name, size=stored.size, crc32=stored.crc32,
-                     opener=objectstore.opener(storages["archive"], stored.storage_name, stored.size))
+def file_members(names: list[str], files: list[SeriesFile]) -> list[ZipMember]:
+    """Direct file opens on a folder; on a bucket, streamed GETs sent a few files ahead."""
+    openers = objectstore.openers(storages["archive"], [(f.stored_file.storage_name, f.stored_file.size) for f in files])
+    return [ZipMember(name=n, size=f.stored_file.size, crc32=f.stored_file.crc32, opener=o)
+            for n, f, o in zip(names, files, openers)]
 
 
 def new_file_names(files: list[SeriesFile]) -> list[str]:
@@ -177,7 +178,7 @@ def get_image(request, params, *, md5_variant=False, dcm_variant=False):
         names = new_file_names(files) if (params.get("NewFileNames") or "").lower() == "yes" else default_file_names(files)
         include_md5 = (params.get("IncludeMD5") or "").lower() == "yes"
         members.append(ZipMember.from_bytes("LICENSE", license_text(resolved.collection).encode("utf-8")))
-    members += [member_for(n, f) for n, f in zip(names, files)]
+    members += file_members(names, files)
     if include_md5:
         members.append(md5_member(names, files))
     return zip_response(uid, members)

@@ -222,12 +222,13 @@ def version_series_files(series: Series, version: CollectionVersion) -> list[Fil
     return rows
 
 
-def _archive_opener():
-    """(name, size) → opener: a direct file open on a folder, one streamed GET on a bucket."""
+def _assign_openers(stored_members) -> None:
+    """Direct file opens on a folder; on a bucket, streamed GETs sent a few files ahead."""
     from django.core.files.storage import storages
 
-    storage = storages["archive"]
-    return lambda name, size: objectstore.opener(storage, name, size)
+    openers = objectstore.openers(storages["archive"], [(name, size) for _m, name, size in stored_members])
+    for (member, _name, _size), open_member in zip(stored_members, openers):
+        member.opener = open_member
 
 
 def license_text(collection: Collection, version: CollectionVersion | None, cite_as: str) -> str:
@@ -269,7 +270,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
     rows = []
     licensed = set()
     cite_cache: dict[int, str] = {}
-    opener = _archive_opener()
+    stored_members: list[tuple[ZipMember, str, int]] = []  # openers assigned at the end (read-ahead)
     snapshots = snapshots_for(selection)
 
     def frozen(pinned):
@@ -299,7 +300,9 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
         folder = snapshot_path(snap) if snap is not None else series_path(series)
         for f, fname in zip(files, file_names(files)):
             rel = f"{folder}/{fname}"
-            members.append(ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, opener=opener(f.storage_name, f.size), mtime=mtime))
+            member = ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, mtime=mtime)
+            members.append(member)
+            stored_members.append((member, f.storage_name, f.size))
             checksums.append((rel, f.sha256))
         sop_class = next((f.sop_class_uid for f in files if f.sop_class_uid), "")
         if snap is not None:
@@ -317,6 +320,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
             sanitize(facts.manufacturer), sanitize(facts.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
             str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])
+    _assign_openers(stored_members)
     csv_bytes = ("\r\n".join(",".join(r) for r in [METADATA_COLUMNS] + rows) + "\r\n").encode("utf-8")
     members.append(ZipMember.from_bytes(f"{root}/metadata.csv", csv_bytes, mtime=mtime))
     checksums.append(("metadata.csv", hashlib.sha256(csv_bytes).hexdigest()))

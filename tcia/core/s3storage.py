@@ -169,6 +169,12 @@ class ObjectFile(File):
     def size(self):
         return self.reader.size
 
+    def start(self) -> "ObjectFile":
+        """Send the first GET now (read-ahead: called from a worker thread); returns self."""
+        if self.reader._body is None:
+            self.reader._request(self.reader.tell())
+        return self
+
 
 class S3Storage(BaseS3Storage):
     """django-storages' S3 backend whose files open for reading as streaming ObjectFiles."""

@@ -360,9 +360,3 @@ def test_review_renderings_are_cached_in_the_derived_bucket(released, monkeypatc
     monkeypatch.setattr(render, "thumbnail_jpeg", lambda ds: pytest.fail("rendered again despite the cache"))
     assert derived.thumbnail(stored) == first
 
-
-def test_the_session_storages_are_where_the_run_said():
-    """With TCIA_TEST_S3_ENDPOINT (.ci/run's object-storage step) every test of the run uses the
-    bucket; without it the normal suite stays on local folders."""
-    on_s3 = [hasattr(storages[kind], "bucket_name") for kind in s3.KINDS]
-    assert on_s3 == [bool(s3.configured_endpoint())] * 3
