@@ -360,3 +360,36 @@ def test_review_renderings_are_cached_in_the_derived_bucket(released, monkeypatc
     monkeypatch.setattr(render, "thumbnail_jpeg", lambda ds: pytest.fail("rendered again despite the cache"))
     assert derived.thumbnail(stored) == first
 
+
+
+def test_zip_members_are_read_ahead_in_order_and_leave_no_threads(bucket):
+    """Members' GETs are sent a few files ahead; every member still reads its own bytes, and
+    neither a finished nor an abandoned download leaves read-ahead threads behind."""
+    import gc
+    import os
+    import time
+
+    storage = storages["archive"]
+    blobs = [os.urandom(3000 + i) for i in range(10)]
+    names = [store_bytes(b).storage_name for b in blobs]
+
+    def threads():
+        return [t for t in threading.enumerate() if t.name.startswith("s3-read-ahead")]
+
+    opened = objectstore.openers(storage, [(n, len(b)) for n, b in zip(names, blobs)])
+    got = []
+    for open_member in opened:
+        with open_member() as fh:
+            got.append(fh.read())
+    assert got == blobs
+    del opened
+    partial = objectstore.openers(storage, [(n, len(b)) for n, b in zip(names, blobs)])
+    with partial[0]() as fh:
+        assert fh.read() == blobs[0]
+    del partial, fh
+    for _ in range(50):
+        gc.collect()
+        if not threads():
+            break
+        time.sleep(0.1)
+    assert not threads()
