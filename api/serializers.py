@@ -12,13 +12,39 @@ class CollectionSerializer(serializers.ModelSerializer):
     anatomic_sites = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
     modalities = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
     page_url = serializers.SerializerMethodField()
+    # Figures of the latest released version (0 while none is released), never of files in curation.
+    subject_count = serializers.SerializerMethodField()
+    study_count = serializers.SerializerMethodField()
+    series_count = serializers.SerializerMethodField()
+    image_count = serializers.SerializerMethodField()
+    total_bytes = serializers.SerializerMethodField()
+    latest_version = serializers.IntegerField(source="latest_version.number", default=None, read_only=True)
+
+    def _released(self, obj, field) -> int:
+        return getattr(obj.latest_version, field) if obj.latest_version_id else 0
+
+    def get_subject_count(self, obj) -> int:
+        return self._released(obj, "subject_count")
+
+    def get_study_count(self, obj) -> int:
+        return self._released(obj, "study_count")
+
+    def get_series_count(self, obj) -> int:
+        return self._released(obj, "series_count")
+
+    def get_image_count(self, obj) -> int:
+        return self._released(obj, "image_count")
+
+    def get_total_bytes(self, obj) -> int:
+        return self._released(obj, "total_bytes")
 
     class Meta:
         model = Collection
         fields = [
             "id", "slug", "title", "short_name", "cancer_type", "anatomic_sites", "modalities", "summary",
             "license", "license_short", "license_url", "access", "status", "species", "data_use_agreement",
-            "subject_count", "study_count", "series_count", "image_count", "total_bytes", "page_url",
+            "subject_count", "study_count", "series_count", "image_count", "total_bytes", "latest_version",
+            "declared_subjects", "declared_size_bytes", "page_url",
             "created_at", "updated_at",
         ]
 

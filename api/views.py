@@ -56,7 +56,8 @@ class CollectionViewSet(ArchiveViewSet):
     lookup_field = "slug"
 
     def get_queryset(self):
-        return Collection.objects.visible_to(self.request.user).prefetch_related("anatomic_sites", "modalities")
+        return (Collection.objects.visible_to(self.request.user).select_related("latest_version")
+                .prefetch_related("anatomic_sites", "modalities"))
 
 
 class VersionViewSet(ArchiveViewSet):

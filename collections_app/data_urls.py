@@ -1,4 +1,4 @@
-"""Series browsing, cart and download routes (publication issue). Mounted at the site root."""
+"""Series browsing, cart and download routes. Mounted at the site root."""
 from django.urls import path
 
 from . import views_data as v
@@ -6,8 +6,6 @@ from . import views_data as v
 urlpatterns = [
     path("collections/<slug:slug>/series/", v.series_list, name="data_series"),
     path("collections/<slug:slug>/agreement/", v.agreement, name="data_agreement"),
-    path("collections/<slug:slug>/publish/", v.publish_page, name="data_publish"),
-    path("collections/<slug:slug>/versions/<int:number>/withdraw/", v.withdraw_version, name="data_withdraw"),
     path("cart/", v.cart, name="data_cart"),
     path("downloads/cart.zip", v.cart_zip, name="data_cart_zip"),
     path("downloads/cart.tcia", v.cart_manifest, name="data_cart_manifest"),
@@ -18,6 +16,4 @@ urlpatterns = [
     path("downloads/versions/<int:version_id>/images/<str:sop_uid>.dcm", v.version_file, name="data_version_file"),
     path("downloads/series/<str:uid>.zip", v.series_zip, name="data_series_zip"),
     path("downloads/studies/<str:uid>.zip", v.study_zip, name="data_study_zip"),
-    path("downloads/subsets/<int:pk>.zip", v.subset_zip, name="data_subset_zip"),
-    path("downloads/subsets/<int:pk>.tcia", v.subset_manifest, name="data_subset_manifest"),
 ]

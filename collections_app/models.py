@@ -113,7 +113,9 @@ class Collection(models.Model):
     cancer_type = models.CharField(max_length=100, blank=True, help_text="e.g. Lung Cancer, Glioblastoma.")
     anatomic_sites = models.ManyToManyField(AnatomicSite, blank=True, related_name="collections")
     modalities = models.ManyToManyField(
-        Modality, blank=True, related_name="collections", help_text="Modalities the collection is described as holding."
+        Modality, blank=True, related_name="collections",
+        help_text="Modalities of the latest released version (set at publish); for a collection not hosted here, "
+        "the modalities it is described as holding.",
     )
     summary = models.TextField(blank=True, help_text="One or two sentences for the catalogue.")
     description = models.TextField(blank=True, help_text="Detailed description as provided by the submitter.")
@@ -144,8 +146,14 @@ class Collection(models.Model):
     series_count = models.PositiveIntegerField(default=0, editable=False)
     image_count = models.PositiveBigIntegerField(default=0, editable=False)
     total_bytes = models.PositiveBigIntegerField(default=0, editable=False)
+    # The public side (catalogue, collection page, REST and NBIA API) shows what this version
+    # holds, never the live index: set by services.publish when a version is released or withdrawn.
+    latest_version = models.ForeignKey(
+        "CollectionVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False,
+        help_text="The latest released, not withdrawn, version (its stored facts are the public figures).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Also moved by every publication or withdrawal.")
 
     objects = CollectionQuerySet.as_manager()
 
@@ -181,13 +189,22 @@ class Collection(models.Model):
         return LICENSE_SHORT.get(self.license, self.license)
 
     @property
+    def hosted(self) -> bool:
+        """Whether a released version of this collection is hosted here (else only its description is)."""
+        return self.latest_version_id is not None
+
+    @property
     def size_bytes(self):
-        """What the catalogue shows: the indexed size once images are here, else the declared size."""
-        return self.total_bytes or self.declared_size_bytes or 0
+        """What the public side shows: the latest released version's size, else the declared size."""
+        if self.latest_version_id is not None:
+            return self.latest_version.total_bytes
+        return self.declared_size_bytes or 0
 
     @property
     def subjects(self):
-        return self.subject_count or self.declared_subjects or 0
+        if self.latest_version_id is not None:
+            return self.latest_version.subject_count
+        return self.declared_subjects or 0
 
     def get_absolute_url(self):
         from django.urls import reverse
@@ -335,6 +352,10 @@ class Series(models.Model):
     third_party_analysis = models.BooleanField(default=False)
     image_count = models.PositiveIntegerField(default=0, help_text="Images now in the series (kept by the indexer).")
     total_bytes = models.PositiveBigIntegerField(default=0, help_text="Sum of the images' file sizes.")
+    released_image_count = models.PositiveIntegerField(
+        default=0, help_text="Images of the series in the latest released version holding it (set at publish).")
+    released_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes of the series in the latest released version holding it (set at publish).")
     max_submission_timestamp = models.DateTimeField(null=True, blank=True, help_text="When the last image arrived.")
     date_released = models.DateTimeField(null=True, blank=True, help_text="When the series was first published.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -417,8 +438,20 @@ class CollectionVersion(models.Model):
     manifest_sha256 = models.CharField(
         max_length=64, blank=True, help_text="Digest of the sorted manifest (sop uid, sha256) lines."
     )
+    # Facts of the version, computed once when it is frozen (services.publish): the public pages
+    # and APIs read these instead of counting the index.
     image_count = models.PositiveBigIntegerField(default=0)
     total_bytes = models.PositiveBigIntegerField(default=0)
+    subject_count = models.PositiveIntegerField(default=0)
+    study_count = models.PositiveIntegerField(default=0)
+    series_count = models.PositiveIntegerField(default=0)
+    modalities = models.JSONField(default=list, blank=True, help_text="Sorted Modality values of its series.")
+    body_parts = models.JSONField(default=list, blank=True, help_text="Sorted BodyPartExamined values of its series.")
+    doi_url = models.CharField(
+        max_length=300, blank=True,
+        help_text="The persistent URL to cite this version (https://doi.org/…), written by whoever registers its "
+        "identifier; empty until one is registered.",
+    )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -480,6 +513,8 @@ class VersionSeries(models.Model):
     manufacturer_model_name = models.CharField(max_length=64, blank=True)
     software_versions = models.CharField(max_length=128, blank=True)
     third_party_analysis = models.BooleanField(default=False)
+    image_count = models.PositiveIntegerField(default=0, help_text="Images of the series in this version.")
+    total_bytes = models.PositiveBigIntegerField(default=0, help_text="Bytes of the series in this version.")
 
     SNAPSHOT_FIELDS = {
         "collection_short_name": "collection__short_name", "patient_id": "subject__patient_id",

@@ -3,10 +3,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("", views.catalogue, name="catalogue"),
-    path("collections/<slug:slug>/", views.collection_detail, name="collection_detail"),
     path("collections/<slug:slug>/new-page/", views.page_new, name="page_new"),
-    path("collections/<slug:slug>/pages/<slug:page_slug>/", views.collection_detail, name="page_detail"),
     path("collections/<slug:slug>/pages/<slug:page_slug>/edit/", views.page_edit, name="page_edit"),
     path("collections/<slug:slug>/pages/<slug:page_slug>/history/", views.page_history, name="page_history"),
     path("collections/<slug:slug>/pages/<slug:page_slug>/diff/", views.page_diff, name="page_diff"),

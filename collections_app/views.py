@@ -1,64 +1,15 @@
-"""Public catalogue and the collections' wiki pages."""
+"""The collections' wiki pages: editing, history, diffs and revert. (The catalogue and the
+collection page itself are the publication layer's: publication/views.py.)"""
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Lower, NullIf
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tcia.core import roles
 from tcia.core.permissions import get_visible_or_404, require_curator
 
-from .forms import CatalogueFilterForm, NewPageForm, WikiEditForm
+from .forms import NewPageForm, WikiEditForm
 from .models import Collection, WikiPage, WikiRevision
-from .services import stats, wiki
-
-SORT_KEYS = {
-    "name": Lower("title").asc(),
-    "-name": Lower("title").desc(),
-    "size": F("size_key").asc(),
-    "-size": F("size_key").desc(),
-    "subjects": F("subjects_key").asc(),
-    "-subjects": F("subjects_key").desc(),
-}
-
-
-def catalogue(request):
-    base = Collection.objects.visible_to(request.user)
-    cancer_types = sorted(set(base.exclude(cancer_type="").values_list("cancer_type", flat=True)))
-    form = CatalogueFilterForm(request.GET or None, cancer_types=cancer_types)
-    qs = base.annotate(
-        size_key=Coalesce(NullIf(F("total_bytes"), Value(0)), F("declared_size_bytes"), Value(0)),
-        subjects_key=Coalesce(NullIf(F("subject_count"), Value(0)), F("declared_subjects"), Value(0)),
-    )
-    sort = "name"
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        if data["q"]:
-            for word in data["q"].split():
-                qs = qs.filter(
-                    Q(title__icontains=word) | Q(short_name__icontains=word) | Q(summary__icontains=word)
-                    | Q(description__icontains=word) | Q(cancer_type__icontains=word)
-                )
-        if data["cancer_type"]:
-            qs = qs.filter(cancer_type=data["cancer_type"])
-        if data["modality"]:
-            qs = qs.filter(modalities=data["modality"])
-        if data["site"]:
-            qs = qs.filter(anatomic_sites=data["site"])
-        if data["license"]:
-            qs = qs.filter(license=data["license"])
-        if data["access"]:
-            qs = qs.filter(access=data["access"])
-        sort = data["sort"] or "name"
-    qs = qs.order_by(SORT_KEYS[sort], "title").prefetch_related("modalities", "anatomic_sites").distinct()
-    collections = list(qs)
-    return render(
-        request,
-        "collections_app/collection_list.html",
-        {"form": form, "collections": collections, "total": base.count(), "sort": sort},
-    )
-
+from .services import wiki
 
 def _collection(request, slug):
     return get_visible_or_404(Collection.objects.all(), request.user, slug=slug)
@@ -66,31 +17,6 @@ def _collection(request, slug):
 
 def _page(collection, page_slug):
     return get_object_or_404(WikiPage.objects.select_related("current"), collection=collection, slug=page_slug)
-
-
-def collection_detail(request, slug, page_slug="overview"):
-    collection = _collection(request, slug)
-    pages = list(collection.pages.all())
-    try:
-        page = next(p for p in pages if p.slug == page_slug)
-    except StopIteration:
-        if page_slug != "overview":
-            raise Http404("No such page")
-        page = None
-    per_modality = stats.images_per_modality(collection)
-    peak = max((n for _, n in per_modality), default=0) or 1
-    chart = [{"modality": m, "images": n, "percent": round(100 * n / peak, 1)} for m, n in per_modality]
-    context = {
-        "collection": collection,
-        "pages": pages,
-        "page": page,
-        "revision": page.current if page else None,
-        "chart": chart,
-        "indexed_modalities": stats.indexed_values(collection, "modality"),
-        "indexed_sites": stats.indexed_values(collection, "body_part_examined"),
-        "can_edit": roles.is_curator(request.user),
-    }
-    return render(request, "collections_app/collection_detail.html", context)
 
 
 @login_required

@@ -1,8 +1,9 @@
 """Series browsing, the cart, downloads (zip, .tcia manifest, single files with Range), the
-metadata digest, the data use agreement page, and the curators' publish and withdraw pages.
+metadata digest and the data use agreement page. (Publishing and withdrawing are the
+publication layer's pages: publication/views.py.)
 
-Views parse input, check permission and call the services in services/downloads.py,
-services/digest.py and services/publish.py.
+Views parse input, check permission and call the services in services/downloads.py and
+services/digest.py.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,7 +22,6 @@ from . import access
 from .models import Collection, CollectionVersion, Series
 from .selectors import released_series
 from .services import digest, downloads
-from .services.publish import PublishBlocked, gate_failures, publish
 from .services.zipstream import stream_zip
 
 CART_KEY = "cart_series"
@@ -73,6 +73,30 @@ def _selection_args(request):
 # Versions -------------------------------------------------------------------------------------
 
 
+def _not_modified(request, version, kind: str, *, weak: bool = False):
+    """Conditional GET on a version's downloads: the ETag names the frozen manifest, the kind of
+    answer and the selection; Last-Modified is the version's creation. A zip is weakly equal
+    between downloads (metadata.csv records when it was downloaded), everything else strongly."""
+    from django.utils.cache import get_conditional_response
+    from django.utils.http import quote_etag
+
+    import hashlib as _hashlib
+
+    key = f"{version.manifest_sha256}:{kind}:{request.GET.urlencode()}"
+    etag = quote_etag(_hashlib.sha256(key.encode()).hexdigest()[:32])
+    etag = f"W/{etag}" if weak else etag
+    modified = int(version.created_at.timestamp())
+    return etag, modified, get_conditional_response(request, etag=etag, last_modified=modified)
+
+
+def _validators(response, etag, modified):
+    from django.utils.http import http_date
+
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(modified)
+    return response
+
+
 def version_zip(request, version_id):
     version = _version_or_404(request, version_id)
     if version.withdrawn_at:
@@ -80,6 +104,9 @@ def version_zip(request, version_id):
     refused = _download_check(request, [version.collection])
     if refused:
         return refused
+    etag, modified, unchanged = _not_modified(request, version, "zip", weak=True)
+    if unchanged is not None:
+        return _validators(unchanged, etag, modified)
     series_uids, study_uids = _selection_args(request)
     selection = downloads.version_selection(version, series_uids=series_uids, study_uids=study_uids)
     if not selection:
@@ -87,7 +114,7 @@ def version_zip(request, version_id):
     name = downloads.version_package_name(version)
     if series_uids or study_uids:
         name += "-selection"
-    return zip_response(downloads.build_package(selection, name=name, when=version.created_at))
+    return _validators(zip_response(downloads.build_package(selection, name=name, when=version.created_at)), etag, modified)
 
 
 def version_manifest(request, version_id):
@@ -97,9 +124,13 @@ def version_manifest(request, version_id):
     refused = _download_check(request, [version.collection])
     if refused:
         return refused  # a manifest lists series UIDs: data level
+    etag, modified, unchanged = _not_modified(request, version, "manifest:" + request.get_host())
+    if unchanged is not None:
+        return _validators(unchanged, etag, modified)
     series_uids, study_uids = _selection_args(request)
     selection = downloads.version_selection(version, series_uids=series_uids, study_uids=study_uids)
-    return manifest_response(request, selection, downloads.version_package_name(version), when=version.created_at)
+    return _validators(manifest_response(request, selection, downloads.version_package_name(version),
+                                         when=version.created_at), etag, modified)
 
 
 def version_digest(request, version_id, per="image"):
@@ -109,10 +140,13 @@ def version_digest(request, version_id, per="image"):
     refused = _download_check(request, [version.collection])
     if refused:
         return refused  # the digest holds header values of every image: data level
+    etag, modified, unchanged = _not_modified(request, version, f"digest-{per}")
+    if unchanged is not None:
+        return _validators(unchanged, etag, modified)
     rows = digest.series_csv(version) if per == "series" else digest.image_csv(version)
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, digest.filename(version, per))
-    return response
+    return _validators(response, etag, modified)
 
 
 def version_file(request, version_id, sop_uid):
@@ -128,6 +162,11 @@ def version_file(request, version_id, sop_uid):
         raise Http404("No such image in this version.")
     stored = entry.stored_file
     etag = f'"{stored.sha256}"'
+    from django.utils.cache import get_conditional_response
+
+    unchanged = get_conditional_response(request, etag=etag, last_modified=int(version.created_at.timestamp()))
+    if unchanged is not None:
+        return _validators(unchanged, etag, int(version.created_at.timestamp()))
     header = request.headers.get("Range", "")
     if_range = request.headers.get("If-Range")
     if if_range and if_range != etag:
@@ -188,11 +227,9 @@ def series_list(request, slug):
         released_series(request.user).filter(collection=collection)
         .select_related("subject", "study").order_by("subject__patient_id", "study__study_date", "series_number")
     )
-    from doi.selectors import latest_version
-
     return render(request, "collections_app/data_series_list.html", {
         "collection": collection, "series": series[:2000], "cart": set(request.session.get(CART_KEY, [])),
-        "version": latest_version(collection), "can_download": access.can_download(request.user, collection),
+        "version": collection.latest_version, "can_download": access.can_download(request.user, collection),
     })
 
 
@@ -244,36 +281,6 @@ def cart_manifest(request):
     return manifest_response(request, selection, "cart")
 
 
-def _published_subset_or_404(request, pk):
-    """A published subset all of whose collections the user may see (else a 404: a subset of a
-    collection back in curation names nothing to the public)."""
-    from doi.models import DatasetStatus, Subset
-    from doi.selectors import subset_visible
-
-    subset = get_object_or_404(Subset, pk=pk, status=DatasetStatus.PUBLISHED)
-    if not subset_visible(subset, request.user):
-        raise Http404("No such subset.")
-    return subset
-
-
-def subset_zip(request, pk):
-    subset = _published_subset_or_404(request, pk)
-    selection = downloads.subset_selection(subset)
-    refused = _download_check(request, {p.series.collection for p in selection})
-    if refused:
-        return refused
-    return zip_response(downloads.build_package(selection, name=f"subset-{subset.pk}", when=subset.decided_at))
-
-
-def subset_manifest(request, pk):
-    subset = _published_subset_or_404(request, pk)
-    selection = downloads.subset_selection(subset)
-    refused = _download_check(request, {p.series.collection for p in selection})
-    if refused:
-        return refused
-    return manifest_response(request, selection, f"subset-{subset.pk}", when=subset.decided_at)
-
-
 # Data use agreement ---------------------------------------------------------------------------
 
 
@@ -293,48 +300,3 @@ def agreement(request, slug):
     return render(request, "collections_app/data_agreement.html", {
         "collection": collection, "accepted": accepted, "next": safe_next(request, ""),
     })
-
-
-# Curators: publish and withdraw ---------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def publish_page(request, slug):
-    require_curator(request.user)
-    collection = get_object_or_404(Collection, slug=slug)
-    failures = gate_failures(collection)
-    if request.method == "POST":
-        try:
-            version = publish(collection, actor=request.user, notes=request.POST.get("notes", ""),
-                              major=request.POST.get("kind", "major") != "minor")
-        except PublishBlocked as blocked:
-            failures = blocked.failures
-            messages.error(request, "Not published: the gates below failed.")
-        else:
-            from doi.selectors import citable_doi_for_version
-
-            messages.success(request, f"Published version {version.number}.")
-            d = citable_doi_for_version(version)
-            return redirect(d.get_absolute_url() if d else reverse("data_publish", args=[slug]))
-    from doi.selectors import published_versions
-
-    return render(request, "collections_app/data_publish.html", {
-        "collection": collection, "failures": failures, "versions": published_versions(collection),
-    })
-
-
-@login_required
-@require_POST
-def withdraw_version(request, slug, number):
-    require_curator(request.user)
-    version = get_object_or_404(CollectionVersion, collection__slug=slug, number=number)
-    reason = request.POST.get("reason", "").strip()
-    if not reason:
-        messages.error(request, "Give a reason for withdrawing the version.")
-        return redirect(reverse("data_publish", args=[slug]))
-    from doi.services import withdraw_version as withdraw
-
-    withdraw(version, actor=request.user, reason=reason)
-    messages.success(request, f"Version {number} withdrawn.")
-    return redirect(reverse("data_publish", args=[slug]))

@@ -21,7 +21,9 @@ def get(name: str, default: str = "") -> str:
 
 
 def site_url() -> str:
-    return get("TCIA_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    """The base URL DOIs are registered with (no request at minting time); pages use
+    tcia.core.site.site_url(request), which falls back to the request's address instead."""
+    return (get("TCIA_SITE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
 
 
 def doi_prefix() -> str:

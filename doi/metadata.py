@@ -58,6 +58,25 @@ def creator_json(c: dict) -> dict:
     return out
 
 
+def contributor_json(c: dict) -> dict:
+    out = creator_json(c)
+    out["contributorType"] = c.get("contributor_type") or "Other"
+    return out
+
+
+def funding_json(f: dict) -> dict:
+    out = {"funderName": f["funder_name"]}
+    ident = (f.get("funder_identifier") or "").strip()
+    if ident:
+        kind = "ROR" if "ror.org/" in ident else "Crossref Funder ID" if "10.13039/" in ident else "Other"
+        out.update({"funderIdentifier": ident, "funderIdentifierType": kind})
+    if f.get("award_number"):
+        out["awardNumber"] = f["award_number"]
+    if f.get("award_title"):
+        out["awardTitle"] = f["award_title"]
+    return out
+
+
 def _creators(rows: list[dict]) -> list[dict]:
     rows = [r for r in rows if (r.get("family") or r.get("name"))]
     if not rows:
@@ -70,8 +89,20 @@ def _rel(relation: str, doi: str) -> dict:
     return {"relatedIdentifier": doi, "relatedIdentifierType": "DOI", "relationType": relation}
 
 
+def _info(collection):
+    from .models import PublicationInfo
+
+    try:
+        return collection.publication_info
+    except PublicationInfo.DoesNotExist:
+        return None
+
+
 def _subjects(collection, facts: dict | None = None) -> list[dict]:
     out = []
+    info = _info(collection)
+    for word in (info.keywords if info else []):
+        out.append({"subject": word})
     if collection.cancer_type:
         out.append({"subject": collection.cancer_type})
     for site in collection.anatomic_sites.all():
@@ -92,6 +123,8 @@ def _publication_relations(collection) -> list[dict]:
     for pub in collection.related_publications.all():
         if pub.doi:
             out.append({"relatedIdentifier": pub.doi, "relatedIdentifierType": "DOI", "relationType": pub.relation})
+        elif pub.pmid:
+            out.append({"relatedIdentifier": pub.pmid, "relatedIdentifierType": "PMID", "relationType": pub.relation})
         elif pub.url:
             out.append({"relatedIdentifier": pub.url, "relatedIdentifierType": "URL", "relationType": pub.relation})
     return out
@@ -173,6 +206,14 @@ def _collection_record(doi: DOI, collection, version) -> dict:
         withdrawn_reason = version.withdrawn_reason or "withdrawn"
     record["descriptions"] = _descriptions(collection.summary, collection.description, withdrawn_reason)
     record["subjects"] = _subjects(collection, facts)
+    contributors = [contributor_json(c.as_dict()) for c in collection.doi_contributors.all()
+                    if c.family_name.strip()]
+    if contributors:
+        record["contributors"] = contributors
+    info = _info(collection)
+    funding = [funding_json(f) for f in (info.funding if info else []) if f.get("funder_name")]
+    if funding:
+        record["fundingReferences"] = funding
     record["alternateIdentifiers"] = [{"alternateIdentifier": collection.short_name, "alternateIdentifierType": "Collection short name"}]
     record["formats"] = ["application/dicom"]
     record["sizes"] = _sizes(facts)

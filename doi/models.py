@@ -17,10 +17,9 @@ class NameType(models.TextChoices):
     ORGANIZATIONAL = "Organizational", "Organizational"
 
 
-class CollectionCreator(models.Model):
-    """A DataCite Creator of a collection (the submitting team), in citation order."""
+class Person(models.Model):
+    """A person or organization credited in a collection's DataCite record."""
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="doi_creators")
     position = models.PositiveIntegerField(default=0)
     name_type = models.CharField(max_length=16, choices=NameType.choices, default=NameType.PERSONAL)
     given_name = models.CharField(max_length=100, blank=True)
@@ -29,6 +28,7 @@ class CollectionCreator(models.Model):
     affiliation = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["collection", "position", "id"]
 
     def __str__(self):
@@ -47,6 +47,60 @@ class CollectionCreator(models.Model):
         }
 
 
+class CollectionCreator(Person):
+    """A DataCite Creator of a collection (the submitting team), in citation order."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="doi_creators")
+
+    class Meta(Person.Meta):
+        pass
+
+
+class ContributorType(models.TextChoices):
+    # DataCite 4.5 contributorType (appendix 1), the values a curator would use here.
+    CONTACT_PERSON = "ContactPerson", "Contact person"
+    DATA_COLLECTOR = "DataCollector", "Data collector"
+    DATA_CURATOR = "DataCurator", "Data curator"
+    DATA_MANAGER = "DataManager", "Data manager"
+    HOSTING_INSTITUTION = "HostingInstitution", "Hosting institution"
+    PROJECT_LEADER = "ProjectLeader", "Project leader"
+    PROJECT_MEMBER = "ProjectMember", "Project member"
+    RESEARCHER = "Researcher", "Researcher"
+    RESEARCH_GROUP = "ResearchGroup", "Research group"
+    RIGHTS_HOLDER = "RightsHolder", "Rights holder"
+    SPONSOR = "Sponsor", "Sponsor"
+    SUPERVISOR = "Supervisor", "Supervisor"
+    OTHER = "Other", "Other"
+
+
+class CollectionContributor(Person):
+    """A DataCite Contributor of a collection (curators, data collectors, sponsors…)."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="doi_contributors")
+    contributor_type = models.CharField(max_length=24, choices=ContributorType.choices, default=ContributorType.RESEARCHER)
+
+    class Meta(Person.Meta):
+        constraints = [models.CheckConstraint(condition=Q(contributor_type__in=ContributorType.values),
+                                              name="contributor_type_valid")]
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "contributor_type": self.contributor_type}
+
+
+class PublicationInfo(models.Model):
+    """The rest of a collection's publication metadata: keywords and funding. `revision` moves
+    with every change of the publication metadata (doi.services.apply_publication_metadata)."""
+
+    collection = models.OneToOneField(Collection, on_delete=models.CASCADE, related_name="publication_info")
+    keywords = models.JSONField(default=list, blank=True, help_text="Free keywords (DataCite subjects).")
+    funding = models.JSONField(
+        default=list, blank=True,
+        help_text="[{funder_name, funder_identifier, award_number, award_title}] (DataCite fundingReferences).",
+    )
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
 class RelatedPublication(models.Model):
     """A paper about, using or describing a collection (shown on the landing page, sent to DataCite)."""
 
@@ -60,6 +114,7 @@ class RelatedPublication(models.Model):
     relation = models.CharField(max_length=20, choices=Relation.choices, default=Relation.IS_CITED_BY)
     citation = models.TextField(help_text="Formatted reference as shown to readers.")
     doi = models.CharField(max_length=200, blank=True, help_text="DOI of the publication, without https://doi.org/")
+    pmid = models.CharField(max_length=12, blank=True, help_text="PubMed ID, digits only.")
     url = models.URLField(blank=True)
 
     class Meta:

@@ -30,6 +30,10 @@ def version_doi(version: CollectionVersion) -> DOI | None:
     return DOI.objects.filter(version=version).first()
 
 
+def version_dois(collection: Collection):
+    return DOI.objects.filter(kind=DOI.Kind.VERSION, version__collection=collection)
+
+
 def citable_doi_for_version(version: CollectionVersion) -> DOI | None:
     """The DOI that cites exactly this version: its own (major versions) or else the concept DOI."""
     return version_doi(version) or concept_doi(version.collection)
@@ -40,7 +44,8 @@ def published_versions(collection: Collection):
 
 
 def latest_version(collection: Collection) -> CollectionVersion | None:
-    return published_versions(collection).filter(withdrawn_at__isnull=True).first()
+    """The latest released, not withdrawn, version (kept on the collection at publish)."""
+    return collection.latest_version
 
 
 def version_series(version: CollectionVersion):
@@ -57,10 +62,12 @@ def series_facts(series_qs) -> dict:
 
 
 def version_facts(version: CollectionVersion) -> dict:
-    facts = series_facts(version_series(version))
-    facts["images"] = version.image_count
-    facts["bytes"] = version.total_bytes
-    return facts
+    """The facts stored on the version when it was frozen (no query)."""
+    return {
+        "subjects": version.subject_count, "studies": version.study_count, "series": version.series_count,
+        "images": version.image_count, "bytes": version.total_bytes,
+        "modalities": list(version.modalities or []), "body_parts": list(version.body_parts or []),
+    }
 
 
 def subset_series(subset):
@@ -87,7 +94,23 @@ def subsets_from(collection: Collection):
 
 
 def resolve(doi: str) -> DOI | None:
-    return DOI.objects.filter(doi=doi.strip().lower()).select_related("collection", "version", "subset", "derived").first()
+    return DOI.objects.filter(doi=doi.strip().lower()).select_related(
+        "collection__latest_version", "version__collection__latest_version", "subset", "derived").first()
+
+
+_KEY_FIELDS = ("id", "doi", "kind", "state", "updated_at", "collection_id", "version_id", "subset_id", "derived_id")
+_COLLECTION_KEY_FIELDS = ("id", "slug", "status", "access", "updated_at", "latest_version_id", "data_use_agreement")
+
+
+def resolve_for_key(doi: str) -> DOI | None:
+    """A DOI with only what a landing page's cache key and access check read (its state and
+    stamps, its collection's status, access and stamp, a version's withdrawal); the page itself
+    is built from `resolve` on a cache miss."""
+    fields = list(_KEY_FIELDS) + [f"collection__{f}" for f in _COLLECTION_KEY_FIELDS] + [
+        "version__id", "version__withdrawn_at", "version__collection_id"] + [
+        f"version__collection__{f}" for f in _COLLECTION_KEY_FIELDS]
+    return (DOI.objects.filter(doi=doi.strip().lower()).select_related("collection", "version__collection")
+            .only(*fields).first())
 
 
 def _hidden_collections():

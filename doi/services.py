@@ -26,6 +26,12 @@ class SubsetError(ValueError):
     pass
 
 
+def touch_collections(pks) -> None:
+    """The public pages of these collections list what was just published from them (supporting
+    data, subsets): move their updated_at, which keys those pages' caches."""
+    Collection.objects.filter(pk__in=pks).update(updated_at=timezone.now())
+
+
 def landing_url(doi: str) -> str:
     return f"{conf.site_url()}/doi/{doi}"
 
@@ -96,6 +102,8 @@ def sync(doi: DOI, provider=None) -> DOI:
     doi.state = target
     doi.last_error = ""
     doi.save(update_fields=["metadata", "registered_at", "state", "last_error", "updated_at"])
+    if doi.kind in (DOI.Kind.CONCEPT, DOI.Kind.VERSION):
+        record_citation_urls(doi.collection or doi.version.collection)
     return doi
 
 
@@ -137,17 +145,39 @@ def prepare_for_version(version: CollectionVersion, *, major: bool, provider=Non
 
 
 def withdraw_version(version: CollectionVersion, *, actor, reason: str) -> CollectionVersion:
-    """Withdraw a version: its downloads stop, its DOI becomes Registered and resolves to a 410
-    tombstone that keeps the citation."""
-    if not reason.strip():
-        raise ValueError("A reason is required to withdraw a version.")
-    with transaction.atomic():
-        if version.withdrawn_at is None:
-            CollectionVersion.objects.filter(pk=version.pk).update(withdrawn_at=timezone.now(), withdrawn_reason=reason.strip())
-            version.refresh_from_db()
-            log("collection.withdraw_version", actor=actor, obj=version, reason=reason.strip(), number=version.number)
-    sync_all(dois_for_collection(version.collection))
-    return version
+    """Withdraw a version (collections_app.services.publish.withdraw): its downloads stop and,
+    through the publication hook, its DOI becomes Registered and resolves to a 410 tombstone
+    that keeps the citation."""
+    from collections_app.services.publish import withdraw
+
+    return withdraw(version, actor=actor, reason=reason)
+
+
+def on_archive_event(event: str, version: CollectionVersion, *, major: bool = True, provider=None):
+    """The publication hook (registered in DoiConfig.ready): a released version gets its DOI
+    rows inside the archive's transaction; the registry is told after the commit."""
+    if event == "published":
+        touched = prepare_for_version(version, major=major, provider=provider)
+        log("doi.prepare_for_version", actor=None, obj=version, number=version.number, major=major,
+            dois=[d.doi for d in touched])
+        return lambda: sync_all(touched, provider)
+    if event == "withdrawn":
+        collection = version.collection
+        return lambda: sync_all(dois_for_collection(collection), provider)
+    return None
+
+
+def record_citation_urls(collection: Collection) -> None:
+    """Write each version's citable DOI (its own, or for a minor version the concept DOI) into
+    the archive's `CollectionVersion.doi_url` once that DOI is registered, so downloads and the
+    archive's pages cite it without asking this app."""
+    concept = selectors.concept_doi(collection)
+    own = {d.version_id: d for d in DOI.objects.filter(kind=DOI.Kind.VERSION, version__collection=collection)}
+    for version in CollectionVersion.objects.filter(collection=collection):
+        d = own.get(version.pk) or concept
+        url = d.https if d is not None and d.state != DOI.State.DRAFT else ""
+        if version.doi_url != url:
+            CollectionVersion.objects.filter(pk=version.pk).update(doi_url=url)
 
 
 # Subsets -----------------------------------------------------------------------------------
@@ -211,6 +241,7 @@ def approve_subset(subset: Subset, *, actor, note: str = "", provider=None) -> D
         subset.save()
         doi = _create(provider, kind=DOI.Kind.SUBSET, subset=subset)
         log("doi.subset_approve", actor=actor, obj=subset, doi=doi.doi, manifest_sha256=digest, reason=note)
+        touch_collections(subset.items.values("series__collection_id"))
     sync(doi, provider)
     # The sources gain HasPart/IsSourceOf: resend their complete records.
     sync_all(metadata.subset_targets(subset), provider)
@@ -255,7 +286,51 @@ def publish_derived(dataset: DerivedDataset, *, actor, provider=None) -> DOI:
         dataset.save(update_fields=["status", "published_at"])
         doi = DOI.objects.filter(derived=dataset).first() or _create(provider, kind=DOI.Kind.DERIVED, derived=dataset)
         log("doi.derived_publish", actor=actor, obj=dataset, doi=doi.doi)
+        touch_collections(dataset.sources.values("pk"))
     sync(doi, provider)
     sync_all([selectors.concept_doi(s) for s in dataset.sources.all()], provider)
     doi.refresh_from_db()
     return doi
+
+
+# Publication metadata ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def apply_publication_metadata(collection: Collection, data: dict, *, actor) -> Collection:
+    """Make `data` (the shape of publication.metadata: summary, description, license, creators,
+    contributors, keywords, funding, related) the collection's publication metadata. The
+    caller has validated it (publication.metadata.problems). Registered DOIs are resent by the
+    caller (publishing does; a metadata-only edit calls sync_all)."""
+    from collections_app.services.catalogue import describe
+
+    from .models import CollectionContributor, CollectionCreator, PublicationInfo, RelatedPublication
+
+    describe(collection, summary=data["summary"], description=data.get("description", ""), license=data["license"])
+
+    def person(row, i):
+        return {"position": i, "name_type": row.get("name_type") or "Personal", "given_name": row.get("given", ""),
+                "family_name": row.get("family", ""), "orcid": row.get("orcid", ""), "affiliation": row.get("affiliation", "")}
+
+    CollectionCreator.objects.filter(collection=collection).delete()
+    CollectionCreator.objects.bulk_create(
+        [CollectionCreator(collection=collection, **person(r, i)) for i, r in enumerate(data.get("creators", []), 1)])
+    CollectionContributor.objects.filter(collection=collection).delete()
+    CollectionContributor.objects.bulk_create([
+        CollectionContributor(collection=collection, contributor_type=r.get("contributor_type") or "Other", **person(r, i))
+        for i, r in enumerate(data.get("contributors", []), 1)])
+    RelatedPublication.objects.filter(collection=collection).delete()
+    RelatedPublication.objects.bulk_create([
+        RelatedPublication(collection=collection, relation=r.get("relation") or RelatedPublication.Relation.IS_DESCRIBED_BY,
+                           citation=r.get("citation", ""), doi=(r.get("doi") or "").lower(), pmid=r.get("pmid", ""),
+                           url=r.get("url", ""))
+        for r in data.get("related", [])])
+    info, _ = PublicationInfo.objects.get_or_create(collection=collection)
+    info.keywords = list(data.get("keywords", []))
+    info.funding = [dict(f) for f in data.get("funding", [])]
+    info.revision += 1
+    info.save()
+    log("doi.publication_metadata", actor=actor, obj=collection, revision=info.revision,
+        creators=len(data.get("creators", [])), contributors=len(data.get("contributors", [])),
+        keywords=len(info.keywords), funding=len(info.funding), related=len(data.get("related", [])))
+    return collection

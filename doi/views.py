@@ -5,24 +5,29 @@ GET /doi/<doi> answers by content negotiation (Accept header, DataCite's content
 types); /doi/export/<format>/<doi> gives the same answers as links for browsers. A withdrawn
 DOI's HTML is a 410 tombstone that keeps the citation; its metadata stays available.
 """
+import functools
+import hashlib
 import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.http import content_disposition_header, http_date, quote_etag
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from collections_app import access
+from collections_app import access, views_data
 from collections_app.models import StoredFile
 from collections_app.services import downloads
 from collections_app.services.storage import store_bytes
 from tcia.core import roles
 from tcia.core.permissions import require_curator
 
+from . import cache as doi_cache
 from . import citations, metadata, selectors, services
 from .models import DOI, DatasetStatus, DerivedDataset, Subset
 
@@ -56,8 +61,8 @@ def negotiate(accept: str) -> tuple[str | None, dict]:
     return None, {}
 
 
-def _resolve_or_404(request, doi_str: str) -> DOI:
-    doi = selectors.resolve(doi_str)
+def _resolve_or_404(request, doi_str: str, *, light: bool = False) -> DOI:
+    doi = selectors.resolve_for_key(doi_str) if light else selectors.resolve(doi_str)
     if doi is None:
         raise Http404("Unknown DOI")
     if doi.state == DOI.State.DRAFT and not roles.is_curator(request.user):
@@ -87,7 +92,7 @@ def is_withdrawn(doi: DOI) -> bool:
     if doi.kind == DOI.Kind.VERSION:
         return doi.version.withdrawn_at is not None
     if doi.kind == DOI.Kind.CONCEPT:
-        return selectors.latest_version(doi.collection) is None and selectors.published_versions(doi.collection).exists()
+        return doi.collection.latest_version_id is None and selectors.published_versions(doi.collection).exists()
     obj = doi.subset if doi.kind == DOI.Kind.SUBSET else doi.derived
     return obj.status == DatasetStatus.WITHDRAWN
 
@@ -130,10 +135,14 @@ def render_format(request, doi: DOI, fmt: str, params: dict | None = None, *, at
 
 
 def resolver(request, doi):
-    doi = _resolve_or_404(request, doi)
     fmt, params = negotiate(request.headers.get("Accept", ""))
     if request.GET.get("format") in FORMATS:
         fmt = request.GET["format"]
+    if fmt == "html":
+        light = _resolve_or_404(request, doi, light=True)
+        if selectors.doi_available(light, request.user) and not is_withdrawn(light):
+            return landing(request, light)
+    doi = _resolve_or_404(request, doi)
     if fmt is None:
         response = HttpResponse("Not acceptable. Offered: text/html, " + ", ".join(m for m, _ in FORMATS.values()) + "\n",
                                 status=406, content_type="text/plain")
@@ -220,26 +229,35 @@ def _jsonld(data: dict) -> str:
 
 def _version_rows(collection, current_version):
     rows = []
+    dois = {d.version_id: d for d in selectors.version_dois(collection)}
     for v in selectors.published_versions(collection):
-        vd = selectors.version_doi(v)
+        vd = dois.get(v.pk)
         rows.append({
             "version": v, "doi": vd, "current": current_version is not None and v.pk == current_version.pk,
+            "latest": v.pk == collection.latest_version_id,
             "zip": reverse("data_version_zip", args=[v.pk]), "manifest": reverse("data_version_manifest", args=[v.pk]),
             "digest": reverse("data_version_digest", args=[v.pk]), "digest_series": reverse("data_version_digest_series", args=[v.pk]),
         })
     return rows
 
 
-def landing_context(request, doi: DOI) -> dict:
-    record = metadata.build(doi)
+def landing_context(request, doi: DOI, *, preview: bool = False) -> dict:
+    """Everything the landing page shows. `preview`: the page as publishing would make it (the
+    publish page renders it inside a rolled-back rehearsal, so nothing is read from caches)."""
+    record = metadata.build(doi) if preview else doi_cache.record(doi)
     style = request.GET.get("style", citations.DEFAULT_STYLE)
     if style not in citations.STYLES:
         style = citations.DEFAULT_STYLE
+    if preview:
+        cited = citations.formatted_html(record, style), citations.formatted(record, style)
+    else:
+        cited = doi_cache.citation(doi, style)
     ctx = {
-        "doi": doi, "record": record, "title": record["titles"][0]["title"],
+        "doi": doi, "record": record, "title": record["titles"][0]["title"], "preview": preview,
         "creators": record["creators"], "style": style, "styles": [(k, label) for k, (_, label) in citations.STYLES.items()],
-        "citation_html": citations.formatted_html(record, style),
-        "citation_text": citations.formatted(record, style),
+        "citation_html": cited[0], "citation_text": cited[1],
+        "keywords": [sub["subject"] for sub in record.get("subjects", [])],
+        "contributors": record.get("contributors", []), "funding": record.get("fundingReferences", []),
         "exports": [(key, FORMATS[key][0], reverse("doi:export", args=[key, doi.doi])) for key in FORMATS],
         "abstract": next((d["description"] for d in record.get("descriptions", []) if d["descriptionType"] == "Abstract"), ""),
         "rights": (record.get("rightsList") or [{}])[0],
@@ -251,8 +269,8 @@ def landing_context(request, doi: DOI) -> dict:
     downloads_list = []
     if doi.kind in (DOI.Kind.CONCEPT, DOI.Kind.VERSION):
         collection = doi.collection or doi.version.collection
-        version = doi.version if doi.kind == DOI.Kind.VERSION else selectors.latest_version(collection)
-        latest = selectors.latest_version(collection)
+        latest = collection.latest_version
+        version = doi.version if doi.kind == DOI.Kind.VERSION else latest
         ctx.update({
             "collection": collection, "version": version, "latest": latest,
             "newer": latest if (version and latest and latest.number > version.number) else None,
@@ -310,12 +328,53 @@ def signposting(request, doi: DOI, ctx: dict) -> str:
     return ", ".join(links)
 
 
+class LazyLanding:
+    """The landing page's context, built only when a cached fragment of the page is missing."""
+
+    def __init__(self, request, doi):
+        self.request, self.doi = request, doi
+
+    @functools.cached_property
+    def ctx(self) -> dict:
+        return landing_context(self.request, selectors.resolve(self.doi.doi))
+
+
+def landing_key(request, doi: DOI) -> str:
+    """What a landing page's cached fragments and ETag depend on: the DOI and its collection's
+    stamps, the citation style, the address it is served at and what the reader may do."""
+    collection = doi.collection or (doi.version.collection if doi.version_id else None)
+    style = request.GET.get("style", citations.DEFAULT_STYLE)
+    if collection is not None:
+        reader = "staff" if roles.is_curator(request.user) else (
+            "data" if access.can_read_data(request.user, collection) else "catalogue")
+    else:
+        reader = "staff" if roles.is_curator(request.user) else "any"
+    from dicomweb import viewer
+
+    return ":".join([doi_cache.stamp(doi), style if style in citations.STYLES else citations.DEFAULT_STYLE,
+                     request.scheme, request.get_host(), reader, "ohif" if viewer.installed() else ""])
+
+
 def landing(request, doi: DOI):
-    ctx = landing_context(request, doi)
-    template = "doi/tombstone.html" if ctx["withdrawn"] else "doi/landing.html"
-    response = render(request, template, ctx, status=410 if ctx["withdrawn"] else 200)
-    response["Link"] = signposting(request, doi, ctx)
-    response["Vary"] = "Accept"
+    withdrawn = is_withdrawn(doi)
+    if withdrawn:
+        ctx = landing_context(request, doi)
+        response = render(request, "doi/tombstone.html", ctx, status=410)
+        response["Link"] = signposting(request, doi, ctx)
+        response["Vary"] = "Accept"
+        return response
+    key = landing_key(request, doi)
+    etag = quote_etag(hashlib.sha256(key.encode()).hexdigest()[:32])
+    collection = doi.collection or (doi.version.collection if doi.version_id else None)
+    modified = max([doi.updated_at] + ([collection.updated_at] if collection is not None else []))
+    response = get_conditional_response(request, etag=etag, last_modified=int(modified.timestamp()))
+    if response is None:
+        lazy = LazyLanding(request, doi)
+        response = render(request, "doi/landing.html", {"L": lazy, "key": key, "doi": doi})
+        response["Link"] = cache.get_or_set(f"landing-link:{key}", lambda: signposting(request, doi, lazy.ctx), 86400)
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(modified.timestamp())
+    patch_vary_headers(response, ["Accept", "Cookie"])
     return response
 
 
@@ -378,6 +437,37 @@ def subset_decide(request, pk):
     except services.SubsetError as exc:
         messages.error(request, str(exc))
     return redirect("doi:subset_queue")
+
+
+# Subset downloads (/downloads/subsets/…, doi/download_urls.py) -------------------------------
+
+
+def _published_subset_or_404(request, pk):
+    """A published subset all of whose collections the user may see (else a 404: a subset of a
+    collection back in curation names nothing to the public)."""
+    subset = get_object_or_404(Subset, pk=pk, status=DatasetStatus.PUBLISHED)
+    if not selectors.subset_visible(subset, request.user):
+        raise Http404("No such subset.")
+    return subset
+
+
+def subset_zip(request, pk):
+    subset = _published_subset_or_404(request, pk)
+    selection = downloads.subset_selection(subset)
+    refused = views_data._download_check(request, {p.series.collection for p in selection})
+    if refused:
+        return refused
+    return views_data.zip_response(downloads.build_package(selection, name=f"subset-{subset.pk}", when=subset.decided_at))
+
+
+def subset_manifest(request, pk):
+    subset = _published_subset_or_404(request, pk)
+    selection = downloads.subset_selection(subset)
+    refused = views_data._download_check(request, {p.series.collection for p in selection})
+    if refused:
+        return refused
+    return views_data.manifest_response(request, selection, f"subset-{subset.pk}", when=subset.decided_at)
+
 
 
 # Analysis results -------------------------------------------------------------------------------
@@ -449,7 +539,40 @@ def derived_file(request, slug, name):
     return response
 
 
+LIST_FORMATS = {"application/json": "json", "text/html": "html", "application/xhtml+xml": "html"}
+
+
 def doi_list(request):
-    """Machine-friendly list of findable DOIs (for harvesters and the sitemap)."""
-    rows = selectors.findable_dois(request.user).exclude(state=DOI.State.DRAFT).order_by("doi").values("doi", "kind", "state", "url")
-    return JsonResponse({"dois": list(rows)})
+    """The findable DOIs: an HTML list for people, JSON for harvesters (Accept: application/json,
+    or ?format=json; a request without an Accept header also gets JSON, as it always did).
+    Landing URLs use the site's public URL (TCIA_SITE_URL) or else this request's address."""
+    from tcia.core.mediatypes import media_ranges
+    from tcia.core.site import site_url
+
+    fmt = request.GET.get("format")
+    if fmt not in ("json", "html"):
+        accept = request.headers.get("Accept", "").strip()
+        fmt = "json"
+        if accept:
+            fmt = "html"
+            for media, _ in media_ranges(accept):
+                if media in LIST_FORMATS:
+                    fmt = LIST_FORMATS[media]
+                    break
+                if media in ("*/*", "text/*"):
+                    break
+    base = site_url(request)
+    qs = (selectors.findable_dois(request.user).exclude(state=DOI.State.DRAFT).order_by("doi")
+          .select_related("collection", "version__collection", "subset", "derived"))
+    rows = [{"doi": d.doi, "kind": d.kind, "state": d.state, "url": f"{base}/doi/{d.doi}"} for d in qs]
+    if fmt == "json":
+        response = JsonResponse({"dois": rows})
+    else:
+        for d, row in zip(qs, rows):
+            row["title"] = (d.collection.title if d.collection_id else d.version.collection.title if d.version_id
+                            else d.subset.title if d.subset_id else d.derived.title if d.derived_id else d.doi)
+            row["kind_label"] = d.get_kind_display()
+            row["version"] = d.version.number if d.version_id else None
+        response = render(request, "doi/doi_list.html", {"rows": rows})
+    patch_vary_headers(response, ["Accept"])
+    return response

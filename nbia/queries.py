@@ -299,8 +299,8 @@ SERIES_FIELDS = (
     "series_instance_uid", "study__study_instance_uid", "modality", "protocol_name", "series_date",
     "series_description", "body_part_examined", "series_number", "annotations_flag", "collection_id",
     "subject__patient_id", "subject__patient_sex", "study__patient_age", "study__admitting_diagnoses_description",
-    "manufacturer", "manufacturer_model_name", "software_versions", "image_count", "max_submission_timestamp",
-    "total_bytes", "date_released", "study__study_description", "study__study_date", "third_party_analysis",
+    "manufacturer", "manufacturer_model_name", "software_versions", "released_image_count", "max_submission_timestamp",
+    "released_bytes", "date_released", "study__study_description", "study__study_date", "third_party_analysis",
 )
 SERIES_FILTERS = {
     "PatientID": "subject__patient_id",
@@ -333,14 +333,14 @@ def _series_row(ctx, s, info):
         "Manufacturer": blank(s["manufacturer"]),
         "ManufacturerModelName": blank(s["manufacturer_model_name"]),
         "SoftwareVersions": blank(s["software_versions"]),
-        "ImageCount": s["image_count"],
+        "ImageCount": s["released_image_count"],
         "MaxSubmissionTimestamp": out_date(ctx, s["max_submission_timestamp"]),
         "TimeStamp": out_date(ctx, s["max_submission_timestamp"]),
         "LicenseName": blank(info.license_name),
         "LicenseURI": blank(info.license_uri),
         "DataDescriptionURI": blank(info.doi_url),
         "CollectionURI": blank(info.doi_url),
-        "FileSize": s["total_bytes"],
+        "FileSize": s["released_bytes"],
         "ReleasedStatus": "Released",
         "DateReleased": out_date(ctx, s["date_released"]),
         "StudyDesc": blank(s["study__study_description"]),
@@ -477,7 +477,7 @@ def get_updated_series(ctx, params):
 
 def get_series_size(ctx, params):
     uid = required(params, "SeriesInstanceUID")
-    row = series_base(ctx).filter(series_instance_uid=uid.strip()).values_list("total_bytes", "image_count").first()
+    row = series_base(ctx).filter(series_instance_uid=uid.strip()).values_list("released_bytes", "released_image_count").first()
     if row is None:
         return ["TotalSizeInBytes", "ObjectCount"], []
     return ["TotalSizeInBytes", "ObjectCount"], [[row[0], row[1]]]
@@ -567,7 +567,7 @@ def get_series_metadata_v1(ctx, params):
         s["series_instance_uid"], info.name, yes_no(s["third_party_analysis"]), blank(info.doi_url),
         s["subject__patient_id"], s["study__study_instance_uid"], sanitised(s["study__study_description"]),
         study_date, sanitised(s["series_description"]), blank(s["manufacturer"]), blank(s["modality"]),
-        blank(sop_class), s["image_count"], s["total_bytes"], blank(s["study__study_id"]),
+        blank(sop_class), s["released_image_count"], s["released_bytes"], blank(s["study__study_id"]),
         blank(s["series_number"]), blank(info.license_name), blank(info.license_uri), 0,
         out_date(ctx, s["date_released"]), out_date(ctx, s["series_date"]), blank(s["protocol_name"]),
         blank(s["body_part_examined"]), "true" if s["annotations_flag"] else "false",

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "nbia",
     "api",
     "dicomweb",
+    "publication",  # the publishing layer, above collections_app and doi
+    "demo",  # demo data: above every app, imported by none
 ]
 
 MIDDLEWARE = [
@@ -220,6 +222,9 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"^/(?:static/.+\.[0-9a-f]{12}\.[A-Za-z0-9]+|vi
 
 # Archive identity and de-identification parameters.
 TCIA_SITE_NAME = os.environ.get("TCIA_SITE_NAME", "Open Cancer Imaging Archive")
+# Public base URL (e.g. https://archive.example.org): where DOIs resolve to and what lists and
+# manifests link to. Unset, pages use the address each request came to (tcia.core.site).
+TCIA_SITE_URL = os.environ.get("TCIA_SITE_URL", "")
 TCIA_UID_ROOT = os.environ.get("TCIA_UID_ROOT", "1.3.6.1.4.1.14519.5.2.1.9999")
 TCIA_DEID_SECRET = os.environ.get("TCIA_DEID_SECRET", SECRET_KEY)
 TCIA_DOI_PREFIX = os.environ.get("TCIA_DOI_PREFIX", "10.80000")

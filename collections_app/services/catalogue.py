@@ -63,3 +63,38 @@ def load_catalogue() -> tuple[int, int]:
         created += was_created
         updated += not was_created
     return created, updated
+
+
+# DICOM BodyPartExamined (PS3.16 Annex L defined terms) → the catalogue's anatomic site names.
+# A value not listed here becomes a site named after it in title case ("PELVIS" → "Pelvis").
+BODY_PART_SITES = {
+    "HEADNECK": "Head-Neck", "HEAD": "Head", "NECK": "Neck", "BRAIN": "Brain", "SKULL": "Head",
+    "CHEST": "Chest", "THORAX": "Chest", "LUNG": "Lung", "BREAST": "Breast", "ABDOMEN": "Abdomen",
+    "CHESTABDOMEN": "Chest", "ABDOMENPELVIS": "Abdomen", "PELVIS": "Pelvis", "PROSTATE": "Prostate",
+    "COLON": "Colon", "LIVER": "Liver", "KIDNEY": "Kidney", "PANCREAS": "Pancreas", "BLADDER": "Bladder",
+    "UTERUS": "Uterus", "CERVIX": "Cervix", "OVARY": "Ovary", "ESOPHAGUS": "Esophagus", "STOMACH": "Stomach",
+    "WHOLEBODY": "Whole Body", "EXTREMITY": "Extremity", "CSPINE": "Spine", "TSPINE": "Spine", "LSPINE": "Spine",
+    "SPINE": "Spine", "PHANTOM": "Phantom",
+}
+
+
+def site_for_body_part(value: str) -> AnatomicSite | None:
+    """The anatomic site a BodyPartExamined value stands for (created if new); None for blanks."""
+    key = "".join(ch for ch in (value or "").upper() if ch.isalnum())
+    if not key:
+        return None
+    name = BODY_PART_SITES.get(key) or value.strip().replace("_", " ").title()
+    return site(name)
+
+
+def describe(collection: Collection, *, summary: str, description: str, license: str) -> Collection:
+    """Change what the public reads about a collection (abstract, description, license); the
+    collection's `updated_at` moves, so cached public pages of it are made again."""
+    from ..models import Access, License
+
+    collection.summary, collection.description, collection.license = summary, description, license
+    if license == License.TCIA_RESTRICTED:
+        collection.access = Access.LIMITED
+    collection.full_clean(validate_unique=False)
+    collection.save(update_fields=["summary", "description", "license", "access", "updated_at"])
+    return collection

@@ -1,7 +1,8 @@
 """The DICOM Metadata Digest: a CSV of a version's index, streamed.
 
 TCIA's collection pages offer a per-series "DICOM Metadata Digest" whose observed columns
-are the first ten below. This archive also offers one row per image (the design is ours):
+are the first ten below. Dates are written as NBIA writes them (MM-dd-yyyy), as in the
+downloads' metadata.csv. This archive also offers one row per image (the design is ours):
 the same ten columns, then what lets a reader check a file — SOP Instance UID, Instance
 Number, size and sha256 — all from the frozen manifest of the version, never from DICOM files.
 
@@ -30,6 +31,17 @@ SERIES_COLUMNS = BASE_COLUMNS + [
 BLOCK = 2000
 
 
+def nbia_date(value) -> str:
+    """Dates as NBIA writes them (v4 API, metadata.csv): MM-dd-yyyy; "" when unknown."""
+    if value is None:
+        return ""
+    if hasattr(value, "hour"):
+        from django.utils import timezone
+
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value.strftime("%m-%d-%Y")
+
+
 def _series_facts(version: CollectionVersion) -> dict[int, list[str]]:
     """series id → the BASE_COLUMNS values plus study UID, series number, body part."""
     # From the version's frozen series descriptions, so a later correction never changes it.
@@ -40,7 +52,7 @@ def _series_facts(version: CollectionVersion) -> dict[int, list[str]]:
     )
     out = {}
     for sid, name, pid, sdate, sdesc, mod, serdesc, manu, model, soft, seruid, studyuid, sernum, body in qs.iterator(chunk_size=BLOCK):
-        out[sid] = [name, pid, sdate.isoformat() if sdate else "", sdesc, mod, serdesc, manu, model, soft, seruid, studyuid, sernum, body]
+        out[sid] = [name, pid, nbia_date(sdate), sdesc, mod, serdesc, manu, model, soft, seruid, studyuid, sernum, body]
     return out
 
 
@@ -136,7 +148,7 @@ def series_rows(version: CollectionVersion):
     for row in agg.iterator(chunk_size=BLOCK):
         sid = row["series_id"]
         when = released.get(sid)
-        yield facts[sid] + [row["n"], row["size"] or 0, when.date().isoformat() if when else "", number]
+        yield facts[sid] + [row["n"], row["size"] or 0, nbia_date(when), number]
 
 
 def image_csv(version: CollectionVersion):

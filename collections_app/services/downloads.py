@@ -10,8 +10,10 @@ copied, never hashed, while streaming. The layout inside the zip:
     <root>/metadata.csv        the Retriever's 17 columns, CRLF, unquoted, sanitised
     <root>/sha256sums.txt      "<sha256>  <path>" for every other member (sha256sum -c format)
 
-Everything in a package is derived from frozen data (the version's manifest and its creation
-time), so downloading the same version twice gives byte-identical zips.
+Everything in a package but metadata.csv's Download Timestamp is derived from frozen data (the
+version's manifest and its creation time), so downloading the same version twice gives the same
+files, LICENSE and folders byte for byte; metadata.csv (and its line in sha256sums.txt) records
+when each download was made, as the NBIA Data Retriever's does.
 """
 import datetime as dt
 import functools
@@ -26,6 +28,7 @@ from tcia.core import objectstore
 
 from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
 from ..selectors import latest_version_with_series
+from .digest import nbia_date
 from .zipstream import ZipMember, zip_length
 
 METADATA_COLUMNS = [
@@ -249,21 +252,25 @@ def license_text(collection: Collection, version: CollectionVersion | None, cite
     return "\n".join(lines) + "\n"
 
 
-def _cite_url(version: CollectionVersion) -> str:
-    from doi.selectors import citable_doi_for_version
+def download_timestamp(moment: dt.datetime) -> str:
+    """metadata.csv's Download Timestamp as the NBIA Data Retriever writes it: ISO local time with
+    milliseconds, no zone (2024-05-01T12:34:56.789)."""
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
 
-    d = citable_doi_for_version(version)
-    return d.https if d is not None and d.state != "draft" else ""
 
-
-def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime | None = None) -> Package:
-    """The zip members for `selection`. `when` stamps metadata.csv and the entries (default: the
-    newest version's creation time, so repeated downloads are identical)."""
+def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime | None = None,
+                  downloaded_at: dt.datetime | None = None) -> Package:
+    """The zip members for `selection`. `when` dates the entries (default: the newest version's
+    creation time, so the DICOM files, LICENSE and folders of a version never change);
+    `downloaded_at` (default: now) is metadata.csv's Download Timestamp, as the Retriever
+    records when it downloaded each series. Its text has a fixed width, so the zip's length is
+    known before it is sent."""
     if when is None:
         when = max((p.version.created_at for p in selection), default=timezone.now())
     local_when = timezone.localtime(when) if timezone.is_aware(when) else when
     mtime = local_when.replace(tzinfo=None, microsecond=0)
-    stamp = local_when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local_when.microsecond // 1000:03d}"
+    stamp = download_timestamp(downloaded_at or timezone.now())
     root = path_part(name)
     members: list[ZipMember] = []
     checksums: list[tuple[str, str]] = []
@@ -288,7 +295,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
         collection = series.collection
         snap = frozen(pinned)
         if version.pk not in cite_cache:
-            cite_cache[version.pk] = _cite_url(version)
+            cite_cache[version.pk] = version.doi_url
         cite = cite_cache[version.pk]
         if collection.pk not in licensed:
             licensed.add(collection.pk)
@@ -316,7 +323,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
         rows.append([
             facts.series_instance_uid, sanitize(short_name), "YES" if facts.third_party_analysis else "NO",
             cite or "NA", sanitize(patient_id), study_uid, sanitize(study_description),
-            study_date.strftime("%m-%d-%Y") if study_date else "NA", sanitize(facts.series_description),
+            nbia_date(study_date) or "NA", sanitize(facts.series_description),
             sanitize(facts.manufacturer), sanitize(facts.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
             str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])

@@ -15,6 +15,7 @@ import nh3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from tcia.core.audit import log
 
@@ -107,6 +108,8 @@ def save_revision(*, page: WikiPage, body: str, author, comment: str = "", title
     if title:
         page.title = title
     page.save(update_fields=["current", "title"])
+    # Public pages of the collection are cached by its updated_at: a new revision makes them again.
+    Collection.objects.filter(pk=page.collection_id).update(updated_at=timezone.now())
     log(
         "wiki.revert" if reverted_from else "wiki.revise",
         actor=author,

@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 
 from collections_app.models import Collection, Image
-from collections_app.services.demo import DEMO_COLLECTIONS, load_demo_collection
+from collections_app.services.publish import publish
+from demo.services import DEMO_COLLECTIONS, load_demo_collection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_collection_counts_are_shown_on_its_page(client):
     collection = load_demo_collection(DEMO_COLLECTIONS[0], subjects=2, studies=2, series=2, images=2)
     assert (collection.subject_count, collection.study_count, collection.series_count, collection.image_count) == (2, 4, 8, 16)
+    publish(collection, actor=None, notes="First")
     html = client.get(reverse("collection_detail", args=[collection.slug])).content.decode()
     assert 'data-fact="subjects">2<' in html
     assert 'data-fact="images">16<' in html
@@ -52,6 +54,7 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off(tmp_path):
 @pytest.mark.django_db
 def test_collection_page_lists_each_indexed_modality_once(client):
     collection = load_demo_collection(DEMO_COLLECTIONS[0], subjects=1, studies=1, series=3, images=1)
+    publish(collection, actor=None, notes="First")
     html = client.get(reverse("collection_detail", args=[collection.slug])).content.decode()
     facts = html.split("<dt>Modalities</dt>")[1].split("</dd>")[0]
     assert facts.count(">CT<") == 1
@@ -60,7 +63,7 @@ def test_collection_page_lists_each_indexed_modality_once(client):
 
 @pytest.mark.django_db
 def test_demo_submission_comes_through_intake_without_its_fake_phi():
-    from collections_app.services.demo import load_demo_submission
+    from demo.services import load_demo_submission
 
     collection = load_demo_submission()
     assert collection.status == "in_curation" and collection.image_count == 16

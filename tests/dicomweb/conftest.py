@@ -4,7 +4,7 @@ and a collection taken back to draft (it has a version) that must never show."""
 import pytest
 
 from collections_app.models import Access, Collection, License, Status
-from collections_app.services.demo import load_demo_collection
+from demo.services import load_demo_collection
 from collections_app.services.publish import publish
 from tests.nbia.conftest import LIMITED_SPEC, PUBLIC_SPEC
 

@@ -2,7 +2,7 @@
 import pytest
 
 from collections_app.models import Access, License, Status
-from collections_app.services.demo import DEMO_COLLECTIONS, load_demo_collection
+from demo.services import DEMO_COLLECTIONS, load_demo_collection
 from collections_app.services.publish import publish
 from doi.models import CollectionCreator
 

@@ -1,6 +1,6 @@
 def test_load_demo_publishes_version_1_with_dois_once(db):
     from collections_app.models import CollectionVersion
-    from collections_app.services.demo import load_demo
+    from demo.services import load_demo
     from doi.models import DOI
 
     load_demo()

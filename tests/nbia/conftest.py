@@ -2,10 +2,11 @@
 import datetime as dt
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from collections_app.models import Access, Collection, License, Series, Status
-from collections_app.services.demo import load_demo_collection
+from demo.services import load_demo_collection
 from tests.conftest import make_user
 
 PUBLIC_SPEC = {
@@ -27,7 +28,9 @@ def build_archive():
     Collection.objects.filter(pk=limited.pk).update(
         access=Access.LIMITED, license=License.TCIA_RESTRICTED, data_use_agreement="Do not re-identify."
     )
-    Series.objects.filter(collection__in=[public, limited]).update(date_released=RELEASED)
+    # Released as publishing would release them: the public figures are the released ones.
+    Series.objects.filter(collection__in=[public, limited]).update(
+        date_released=RELEASED, released_image_count=F("image_count"), released_bytes=F("total_bytes"))
     # A draft collection's series never shows.
     draft = load_demo_collection(
         {**PUBLIC_SPEC, "slug": "api-draft", "title": "API Draft", "short_name": "API-Draft", "subject_prefix": "APIDR"},

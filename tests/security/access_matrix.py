@@ -102,6 +102,8 @@ EXPECT: dict[str, list[Probe]] = {
     "data_series": per_side(slug, {"public": ALL_200, "limited": ALL_200, "hidden": HIDDEN, "incoming": HIDDEN}),
     "data_agreement": per_side(slug, {"limited": ALL_200, "hidden": HIDDEN}),
     "data_publish": per_side(slug, {"public": LOGIN_STAFF, "incoming": LOGIN_STAFF}),
+    "publication_done": per_side(lambda w, s: {"slug": s.slug, "number": 1}, {"public": LOGIN_STAFF}),
+    "favicon": [Probe("icon", expect="301 301 301 301 301 301")],
     "data_withdraw": per_side(lambda w, s: {"slug": s.slug, "number": 1}, {"public": "302 405 405 405 405 405"}),
     "data_cart": [Probe("empty cart")],
     "data_cart_zip": [Probe("empty cart", expect="404 404 404 404 404 404")],

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 
 from collections_app.access import accept_agreement
 from collections_app.models import Access, Collection, CollectionVersion, License, Series, Status
-from collections_app.services.demo import load_demo, load_demo_collection, load_demo_submission
+from demo.services import load_demo, load_demo_collection, load_demo_submission
 from collections_app.services.publish import publish
 from collections_app.services.storage import store_bytes
 from tests.conftest import make_user

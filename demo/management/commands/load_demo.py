@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from collections_app.services.demo import DEMO_ACCOUNTS, load_demo, load_demo_submission
+from demo.services import DEMO_ACCOUNTS, load_demo, load_demo_submission
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from collections_app.services.catalogue import modality, site
-from collections_app.services.demo import create_demo_accounts
+from demo.services import create_demo_accounts
 from proposals import services
 from proposals.models import CHAIR_GROUP, Proposal
 

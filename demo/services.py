@@ -1,4 +1,4 @@
-"""Demo data: two small public collections of real DICOM built from pydicom's samples, and one
+"""Demo data (the layer above every app): two small public collections of real DICOM built from pydicom's samples, and one
 account per role. Nothing from the network; running it twice changes nothing."""
 import datetime as dt
 
@@ -9,12 +9,12 @@ from django.db import transaction
 from curation.dicom.synth import SeriesSpec, build_series
 from tcia.core import roles
 
-from ..models import Access, Collection, License, Status
-from . import wiki
-from .catalogue import modality, site
-from .indexing import index_dataset
-from .stats import refresh_collection_stats
-from .storage import store_bytes
+from collections_app.models import Access, Collection, License, Status
+from collections_app.services import wiki
+from collections_app.services.catalogue import modality, site
+from collections_app.services.indexing import index_dataset
+from collections_app.services.stats import refresh_collection_stats
+from collections_app.services.storage import store_bytes
 
 DEMO_ACCOUNTS = [
     ("curator", "curator-demo", roles.CURATOR),
@@ -108,8 +108,20 @@ def load_demo() -> list[Collection]:
     from collections_app.models import CollectionVersion
     from collections_app.services.publish import publish
 
+    from doi.services import apply_publication_metadata
+
     for collection in collections:
         if not CollectionVersion.objects.filter(collection=collection).exists():
+            # Credited people and keywords, as a curator enters them on the publish page.
+            apply_publication_metadata(collection, {
+                "summary": collection.summary, "description": collection.description, "license": collection.license,
+                "creators": [{"name_type": "Personal", "given": "Jane", "family": "Doe", "orcid": "0000-0002-1825-0097",
+                              "affiliation": "Example University"},
+                             {"name_type": "Organizational", "family": "Demo Imaging Consortium"}],
+                "contributors": [{"name_type": "Personal", "given": "Richard", "family": "Roe",
+                                  "contributor_type": "DataCurator"}],
+                "keywords": [collection.cancer_type, "demonstration data"],
+            }, actor=None)
             publish(collection, actor=None, notes="Demo release", major=True)
     return collections
 
@@ -127,7 +139,8 @@ def load_demo_submission() -> Collection:
         defaults={
             "title": "Demo Incoming CT", "short_name": "Demo-Incoming-CT", "subject_prefix": "DEMO-IN",
             "cancer_type": "Lung Cancer", "status": Status.DRAFT,
-            "summary": "A submission in curation: synthetic CT received through intake, waiting for checks, review and PHI sign-off.",
+            "summary": "Synthetic chest CT of two subjects received through intake (de-identified on arrival), for trying "
+                       "the curation pages: checks, visual review and PHI sign-off.",
         },
     )
     submission = Submission.objects.filter(collection=collection).first() or create_submission(
