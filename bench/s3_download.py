@@ -59,7 +59,7 @@ def main():
 
 
 def run(args, url, bucket, tmp):
-    from download import build, setup_django  # bench/download.py: the same corpus as the local bench
+    from download import build, setup_django, stream_version_zip  # bench/download.py: the same corpus as the local bench
 
     setup_django(tmp)
     import urllib3
@@ -68,9 +68,7 @@ def run(args, url, bucket, tmp):
     from django.test import Client
 
     from collections_app.models import Image
-    from collections_app.services import downloads
     from collections_app.services.storage import store_bytes
-    from collections_app.services.zipstream import stream_zip
 
     storage = storages["archive"]
     assert hasattr(storage, "bucket_name"), "the archive storage is not the bucket"
@@ -98,14 +96,7 @@ def run(args, url, bucket, tmp):
         return n
 
     def service():
-        package = downloads.build_package(downloads.version_selection(version), name="bench", when=version.created_at)
-        n = 0
-        with open(os.devnull, "wb") as out:
-            for chunk in stream_zip(package.members):
-                out.write(chunk)
-                n += len(chunk)
-        assert n == package.length
-        return n
+        return stream_version_zip(version)
 
     def service_sequential():
         from tcia.core import objectstore
