@@ -110,6 +110,13 @@ class ObjectReader(io.RawIOBase):
         self._body_pos += n
         return n
 
+    def readall(self) -> bytes:
+        """The rest of the object in 1 MiB reads (io's default reads 8 KiB at a time)."""
+        out = bytearray()
+        while chunk := self.read(READ_AHEAD):
+            out += chunk
+        return bytes(out)
+
     def close(self):
         self._drop()
         super().close()
