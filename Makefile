@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv migrate demo worker bench clean ohif
+.PHONY: run test test-s3 venv migrate demo worker bench clean ohif
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	./scripts/test.sh
+
+# The storage, intake, download and fixity tests against a bucket of moto's S3 server (started and
+# stopped by the script); DATABASE_URL as for `make test`.
+test-s3: $(STAMP)
+	./scripts/test_s3.sh
 
 # OHIF's prebuilt viewer (@ohif/app, pinned in dicomweb/viewer.py) for /viewer/, fetched with npm
 # into var/ohif (git-ignored); skipped when that version is already there.

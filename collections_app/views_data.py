@@ -7,12 +7,14 @@ services/digest.py.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import storages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
+from tcia.core import objectstore
 from tcia.core.permissions import get_visible_or_404, require_curator
 from tcia.core.redirects import redirect_next, safe_next
 
@@ -175,6 +177,10 @@ def version_file(request, version_id, sop_uid):
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{stored.size}"
         return response
+    moved = objectstore.redirect_response(storages["archive"], stored.storage_name, filename=f"{sop_uid}.dcm",
+                                          content_type="application/dicom")
+    if moved is not None:
+        return moved
     start, end = byte_range or (0, stored.size - 1)
     response = StreamingHttpResponse(downloads.read_range(stored, start, end), content_type="application/dicom",
                                      status=206 if byte_range else 200)

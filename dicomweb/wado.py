@@ -18,6 +18,7 @@ from django.core.files.storage import storages
 from django.db.models import F
 
 from collections_app.models import Image, VersionEntry, VersionSeries
+from tcia.core import objectstore
 
 from . import dicomfile
 from .headers import header_for, header_text, headers_for
@@ -264,21 +265,17 @@ def parse_frame_list(text: str) -> list[int]:
 
 
 def _stored_frame(header, storage_name: str, index: int) -> bytes:
-    with storages["archive"].open(storage_name, "rb") as fh:
-        if header.frames:
-            if not 0 <= index < len(header.frames):
-                raise NotFound(f"Frame {index + 1} out of range (the instance has {len(header.frames)}).")
-            out = bytearray()
-            for offset, length in header.frames[index]:
-                fh.seek(offset)
-                out += fh.read(length)
-            return bytes(out)
-        try:
-            offset, length = dicomfile.native_frame_range(header, index)
-        except dicomfile.DicomFileError as exc:
-            raise NotFound(str(exc)) from None
-        fh.seek(offset)
-        data = fh.read(length)
+    storage = storages["archive"]  # each piece is one bounded read (on a bucket, one ranged GET)
+    if header.frames:
+        if not 0 <= index < len(header.frames):
+            raise NotFound(f"Frame {index + 1} out of range (the instance has {len(header.frames)}).")
+        return b"".join(objectstore.read_bytes(storage, storage_name, offset, length)
+                        for offset, length in header.frames[index])
+    try:
+        offset, length = dicomfile.native_frame_range(header, index)
+    except dicomfile.DicomFileError as exc:
+        raise NotFound(str(exc)) from None
+    data = objectstore.read_bytes(storage, storage_name, offset, length)
     if header.transfer_syntax_uid == dicomfile.EXPLICIT_BE and (header.bits_allocated or 8) > 8:
         import numpy as np
 
@@ -432,9 +429,7 @@ def bulk_parts(entry: Entry, key: str, urls) -> list[Part]:
             media = FRAME_MEDIA.get(ts, "application/octet-stream")
             return [Part(f"{media}; transfer-syntax={ts}", len(d), d, location)
                     for d in (_stored_frame(header, entry.storage_name, i) for i in range(len(header.frames)))]
-        with storages["archive"].open(entry.storage_name, "rb") as fh:
-            fh.seek(header.pixel_offset)
-            data = fh.read(header.pixel_length)
+        data = objectstore.read_bytes(storages["archive"], entry.storage_name, header.pixel_offset, header.pixel_length)
         return [Part(f"application/octet-stream; transfer-syntax={ts}", len(data), data, location)]
     try:
         ordinal = int(key)

@@ -520,6 +520,14 @@ def derived_file(request, slug, name):
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{stored.size}"
         return response
+    from django.core.files.storage import storages
+
+    from tcia.core import objectstore
+
+    moved = objectstore.redirect_response(storages["archive"], stored.storage_name, filename=name,
+                                          content_type=stored.content_type)
+    if moved is not None:
+        return moved
     start, end = byte_range or (0, stored.size - 1)
     response = StreamingHttpResponse(downloads.read_range(stored, start, end), content_type=stored.content_type,
                                      status=206 if byte_range else 200)

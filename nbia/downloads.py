@@ -7,7 +7,6 @@ to be present and of the right size *before* the first byte is sent, so a failur
 JSON error rather than a truncated zip; single files honour HTTP Range.
 """
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 
@@ -19,6 +18,8 @@ from collections_app.access import can_download
 from collections_app.models import Collection, Image, VersionEntry
 from collections_app.selectors import SeriesFile, series_files
 from collections_app.services.zipstream import ZipMember, stream_zip, zip_length
+
+from tcia.core import objectstore
 
 from .queries import ApiError, series_catalogue
 
@@ -57,12 +58,6 @@ class FileRef:
     md5: str
     storage_name: str
 
-    def path(self):
-        try:
-            return storages["archive"].path(self.storage_name)
-        except NotImplementedError:
-            return None
-
     def open(self):
         return storages["archive"].open(self.storage_name, "rb")
 
@@ -90,28 +85,13 @@ def series_base_for(request):
     return series_catalogue(Ctx(user=request.user, generation="v4"))
 
 
-def _opener(path):
-    return lambda: open(path, "rb")
-
-
-def check_present(files: list[SeriesFile]) -> list[str]:
-    """Local paths of every file, in order; ApiError (500) naming what is missing or damaged."""
-    paths, problems = [], []
-    for f in files:
-        path = f.stored_file.path()
-        try:
-            size = os.stat(path).st_size if path else None
-        except OSError:
-            size = None
-        if path is None:
-            try:
-                with f.stored_file.open():
-                    pass
-            except OSError:
-                problems.append(f.sop_instance_uid)
-        elif size != f.stored_file.size:
-            problems.append(f.sop_instance_uid)
-        paths.append(path)
+def check_present(files: list[SeriesFile]) -> None:
+    """ApiError (500) naming what is missing or damaged (on a bucket, sizes come from concurrent
+    HEAD requests)."""
+    storage = storages["archive"]
+    names = [f.stored_file.storage_name for f in files]
+    found = objectstore.sizes(storage, names)
+    problems = [f.sop_instance_uid for f, size in zip(files, found) if size != f.stored_file.size]
     if problems:
         shown = ", ".join(problems[:5]) + (" …" if len(problems) > 5 else "")
         raise ApiError(
@@ -119,12 +99,13 @@ def check_present(files: list[SeriesFile]) -> list[str]:
             f"({shown}); nothing was sent. The archive staff have been told by the server log.",
             status=500,
         )
-    return paths
 
 
-def member_for(name: str, f: SeriesFile, path: str | None) -> ZipMember:
-    stored = f.stored_file
-    return ZipMember(name=name, size=stored.size, crc32=stored.crc32, opener=_opener(path) if path else stored.open)
+def file_members(names: list[str], files: list[SeriesFile]) -> list[ZipMember]:
+    """Direct file opens on a folder; on a bucket, streamed GETs sent a few files ahead."""
+    openers = objectstore.openers(storages["archive"], [(f.stored_file.storage_name, f.stored_file.size) for f in files])
+    return [ZipMember(name=n, size=f.stored_file.size, crc32=f.stored_file.crc32, opener=o)
+            for n, f, o in zip(names, files, openers)]
 
 
 def new_file_names(files: list[SeriesFile]) -> list[str]:
@@ -142,19 +123,19 @@ def default_file_names(files: list[SeriesFile]) -> list[str]:
     return [f"{i:08d}{_extension(f)}" for i, f in enumerate(files, start=1)]
 
 
-def _md5(f: SeriesFile, path: str | None) -> str:
+def _md5(f: SeriesFile) -> str:
     if f.stored_file.md5:
         return f.stored_file.md5
     # Files stored before MD5s were recorded: hash once here (rare; never the CRC path).
     h = hashlib.md5(usedforsecurity=False)
-    with (open(path, "rb") if path else f.stored_file.open()) as fh:
+    with f.stored_file.open() as fh:
         while chunk := fh.read(1024 * 1024):
             h.update(chunk)
     return h.hexdigest()
 
 
-def md5_member(names, files, paths) -> ZipMember:
-    lines = ["Filename,MD5Hash"] + [f"{n},{_md5(f, p)}" for n, f, p in zip(names, files, paths)]
+def md5_member(names, files) -> ZipMember:
+    lines = ["Filename,MD5Hash"] + [f"{n},{_md5(f)}" for n, f in zip(names, files)]
     return ZipMember.from_bytes("md5hashes.csv", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -185,7 +166,7 @@ def get_image(request, params, *, md5_variant=False, dcm_variant=False):
     files = resolved.files
     if not files:
         raise ApiError(f"The series {uid} holds no images.", status=404)
-    paths = check_present(files)
+    check_present(files)
     members: list[ZipMember] = []
     if md5_variant:
         names = default_file_names(files)
@@ -197,9 +178,9 @@ def get_image(request, params, *, md5_variant=False, dcm_variant=False):
         names = new_file_names(files) if (params.get("NewFileNames") or "").lower() == "yes" else default_file_names(files)
         include_md5 = (params.get("IncludeMD5") or "").lower() == "yes"
         members.append(ZipMember.from_bytes("LICENSE", license_text(resolved.collection).encode("utf-8")))
-    members += [member_for(n, f, p) for n, f, p in zip(names, files, paths)]
+    members += file_members(names, files)
     if include_md5:
-        members.append(md5_member(names, files, paths))
+        members.append(md5_member(names, files))
     return zip_response(uid, members)
 
 
@@ -216,7 +197,7 @@ def get_single_image(request, params):
     if not match:
         raise ApiError(f"The series {uid} has no image with SOPInstanceUID {sop}.", status=404)
     f = match[0]
-    path = check_present([f])[0]
+    check_present([f])
     size = f.stored_file.size
     disposition = f"attachment; filename={sop}.dcm"
     header = request.META.get("HTTP_RANGE", "")
@@ -235,8 +216,7 @@ def get_single_image(request, params):
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response
-        fh = open(path, "rb") if path else f.stored_file.open()
-        fh.seek(start)
+        fh = objectstore.open_stream(storages["archive"], f.stored_file.storage_name, size=size, start=start, end=end + 1)
         length = end - start + 1
 
         def chunks(fh=fh, left=length):
@@ -256,7 +236,7 @@ def get_single_image(request, params):
         response["Accept-Ranges"] = "bytes"
         response["Content-Disposition"] = disposition
         return response
-    fh = open(path, "rb") if path else f.stored_file.open()
+    fh = objectstore.open_stream(storages["archive"], f.stored_file.storage_name, size=size)
     response = FileResponse(fh, content_type="application/dicom")
     response["Content-Length"] = str(size)
     response["Accept-Ranges"] = "bytes"

@@ -134,7 +134,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Archive files live behind Django's storage API so an S3 backend can replace the folder.
+# ---------------------------------------------------------------- storages (issue #14: object storage)
+# Archive, quarantine and derived files live behind Django's storage API: a folder under
+# TCIA_STORAGE_ROOT each by default, or anywhere TCIA_ARCHIVE_STORAGE / TCIA_QUARANTINE_STORAGE /
+# TCIA_DERIVED_STORAGE say: another folder, or an S3-compatible bucket `s3://bucket[/prefix]`
+# (django-storages on boto3, reached with the AWS_* variables; tcia/storage_config.py).
+from tcia.storage_config import storage_backend  # noqa: E402
+
 STORAGE_ROOT = Path(os.environ.get("TCIA_STORAGE_ROOT", VAR_DIR / "storage"))
 MEDIA_ROOT = STORAGE_ROOT / "public-media"
 MEDIA_URL = "/media/"
@@ -144,20 +150,14 @@ STORAGES = {
         "OPTIONS": {"location": STORAGE_ROOT / "default"},
     },
     # Immutable, content-addressed DICOM and attachments (sha256 names).
-    "archive": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": STORAGE_ROOT / "archive"},
-    },
+    "archive": storage_backend(os.environ.get("TCIA_ARCHIVE_STORAGE", ""), variable="TCIA_ARCHIVE_STORAGE",
+                               default_folder=STORAGE_ROOT / "archive"),
     # Original, not yet de-identified, rejected files: curators only, purged by command.
-    "quarantine": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": STORAGE_ROOT / "quarantine"},
-    },
+    "quarantine": storage_backend(os.environ.get("TCIA_QUARANTINE_STORAGE", ""), variable="TCIA_QUARANTINE_STORAGE",
+                                  default_folder=STORAGE_ROOT / "quarantine"),
     # Rendered thumbnails and previews (derived, may be regenerated).
-    "derived": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": STORAGE_ROOT / "derived"},
-    },
+    "derived": storage_backend(os.environ.get("TCIA_DERIVED_STORAGE", ""), variable="TCIA_DERIVED_STORAGE",
+                               default_folder=STORAGE_ROOT / "derived"),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -166,6 +166,11 @@ STORAGES = {
         ),
     },
 }
+# Single-file downloads from a bucket: streamed through the portal (default), or answered with a
+# redirect to a presigned URL valid TCIA_S3_URL_EXPIRE seconds (the bucket's endpoint must then
+# be reachable by the portal's clients). Zips, getImage, the Retriever and WADO always stream.
+TCIA_S3_REDIRECT_DOWNLOADS = env_bool("TCIA_S3_REDIRECT_DOWNLOADS", False)
+# ---------------------------------------------------------------- end of storages block
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalogue"

@@ -6,6 +6,29 @@ from django.contrib.auth.models import Group
 from tcia.core import roles
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _object_storage_session():
+    """TCIA_TEST_S3_ENDPOINT set (.ci/run's object-storage step): every storage of the session in
+    one fresh bucket of that server, for this process and the portals it starts (tests/s3.py)."""
+    from tests import s3
+
+    url = s3.configured_endpoint()
+    if not url:
+        yield None
+        return
+    import os
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    bucket = s3.new_bucket(url)
+    os.environ.update(s3.environment(url, bucket))
+    override = override_settings(STORAGES=s3.storages_setting(settings.STORAGES, url, bucket))
+    override.enable()
+    yield bucket
+    override.disable()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters():
     """Throttle counters live in the cache: each test starts with a full request budget."""

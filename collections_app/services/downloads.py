@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
+from tcia.core import objectstore
+
 from ..models import Collection, CollectionVersion, Series, StoredFile, VersionEntry
 from ..selectors import latest_version_with_series
 from .digest import nbia_date
@@ -198,13 +200,6 @@ def subset_selection(subset) -> list[PinnedSeries]:
 # Packages -----------------------------------------------------------------------------------
 
 
-def _opener(stored: StoredFile):
-    path = stored.path()
-    if path is not None:
-        return functools.partial(open, path, "rb", buffering=0)
-    return stored.open
-
-
 class FileRow(NamedTuple):
     sop_instance_uid: str
     sop_class_uid: str
@@ -230,19 +225,13 @@ def version_series_files(series: Series, version: CollectionVersion) -> list[Fil
     return rows
 
 
-def _archive_opener():
-    """name → opener; direct file opens when the archive storage is a local folder."""
+def _assign_openers(stored_members) -> None:
+    """Direct file opens on a folder; on a bucket, streamed GETs sent a few files ahead."""
     from django.core.files.storage import storages
 
-    storage = storages["archive"]
-    try:
-        storage.path("x")
-        local = True
-    except NotImplementedError:
-        local = False
-    if local:
-        return lambda name: functools.partial(open, storage.path(name), "rb", buffering=0)
-    return lambda name: functools.partial(storage.open, name, "rb")
+    openers = objectstore.openers(storages["archive"], [(name, size) for _m, name, size in stored_members])
+    for (member, _name, _size), open_member in zip(stored_members, openers):
+        member.opener = open_member
 
 
 def license_text(collection: Collection, version: CollectionVersion | None, cite_as: str) -> str:
@@ -288,7 +277,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
     rows = []
     licensed = set()
     cite_cache: dict[int, str] = {}
-    opener = _archive_opener()
+    stored_members: list[tuple[ZipMember, str, int]] = []  # openers assigned at the end (read-ahead)
     snapshots = snapshots_for(selection)
 
     def frozen(pinned):
@@ -318,7 +307,9 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
         folder = snapshot_path(snap) if snap is not None else series_path(series)
         for f, fname in zip(files, file_names(files)):
             rel = f"{folder}/{fname}"
-            members.append(ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, opener=opener(f.storage_name), mtime=mtime))
+            member = ZipMember(name=f"{root}/{rel}", size=f.size, crc32=f.crc32, mtime=mtime)
+            members.append(member)
+            stored_members.append((member, f.storage_name, f.size))
             checksums.append((rel, f.sha256))
         sop_class = next((f.sop_class_uid for f in files if f.sop_class_uid), "")
         if snap is not None:
@@ -336,6 +327,7 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
             sanitize(facts.manufacturer), sanitize(facts.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
             str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])
+    _assign_openers(stored_members)
     csv_bytes = ("\r\n".join(",".join(r) for r in [METADATA_COLUMNS] + rows) + "\r\n").encode("utf-8")
     members.append(ZipMember.from_bytes(f"{root}/metadata.csv", csv_bytes, mtime=mtime))
     checksums.append(("metadata.csv", hashlib.sha256(csv_bytes).hexdigest()))
@@ -397,9 +389,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def read_range(stored: StoredFile, start: int, end: int, chunk: int = 1024 * 1024):
+    """Bytes start..end (inclusive) of a stored file, streamed (on a bucket: one ranged GET)."""
+    from django.core.files.storage import storages
+
     remaining = end - start + 1
-    with _opener(stored)() as fh:
-        fh.seek(start)
+    with objectstore.open_stream(storages["archive"], stored.storage_name, size=stored.size, start=start,
+                                 end=end + 1) as fh:
         while remaining > 0:
             data = fh.read(min(chunk, remaining))
             if not data:

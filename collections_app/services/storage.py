@@ -1,14 +1,14 @@
 """Writing immutable, content-addressed files into the archive storage."""
 import hashlib
-import io
 import os
 import threading
 import zlib
 from dataclasses import dataclass
 
-from django.core.files.base import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+
+from tcia.core import objectstore
 
 from ..models import StoredFile
 
@@ -42,12 +42,11 @@ def store_bytes(data: bytes, *, content_type: str = "application/dicom") -> Stor
     existing = StoredFile.objects.filter(sha256=digest.sha256).first()
     if existing is not None:
         return existing
-    storage = storages["archive"]
     name = storage_name_for(digest.sha256)
-    if not storage.exists(name):
-        saved = storage.save(name, File(io.BytesIO(data), name=name))
-        if saved != name:  # a concurrent writer got there first; keep one copy
-            storage.delete(saved)
+    # The bytes first, then the row: a row never names missing bytes. Of concurrent writers of
+    # the same content one writes (a folder: the renamed copy is deleted; a bucket: a conditional
+    # PUT); bytes left without a row by a rolled-back transaction are simply found next time.
+    objectstore.save_once(storages["archive"], name, data, content_type=content_type)
     try:
         with transaction.atomic():
             return StoredFile.objects.create(
@@ -66,23 +65,18 @@ def write_blob(data: bytes) -> Digest:
     """Put bytes in the archive storage under their sha256 (no database): safe to call from a
     thread (hashing and writing release the GIL, so intake overlaps them with de-identifying the
     next file), safe to call twice. On a local folder: a temporary file renamed into place."""
-    from django.core.files.storage import FileSystemStorage
-
     digest = digest_bytes(data)
     storage = storages["archive"]
     name = storage_name_for(digest.sha256)
-    if isinstance(storage, FileSystemStorage):
-        path = storage.path(name)
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-    elif not storage.exists(name):
-        saved = storage.save(name, File(io.BytesIO(data), name=name))
-        if saved != name:  # a concurrent writer got there first; keep one copy
-            storage.delete(saved)
+    path = objectstore.local_path(storage, name)
+    if path is None:  # a bucket: one conditional PUT
+        objectstore.save_once(storage, name, data, content_type="application/dicom")
+    elif not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)  # the same name is the same bytes: a concurrent writer's copy is as good
     return digest
 
 

@@ -1,5 +1,6 @@
-"""Reading a stored file in chunks through the storage API (a folder today, S3 tomorrow), in
-constant memory, with a check that it had the size the archive recorded."""
+"""Reading a stored file in chunks through the storage API (a folder, or an S3 bucket where the
+file is one streamed GET: tcia/core/s3storage.py), in constant memory, with a check that it had
+the size the archive recorded."""
 from django.core.files.storage import storages
 
 CHUNK = 256 * 1024

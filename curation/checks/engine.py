@@ -550,15 +550,16 @@ def _normalize(message: str) -> str:
 def run_dciodvfy(stored_file) -> str:
     """dciodvfy's whole output for one stored file (copied to a temporary file when the
     archive storage is not a local folder)."""
+    import shutil
     import tempfile
 
     exe = getattr(settings, "TCIA_DCIODVFY", "/usr/bin/dciodvfy")
     path = stored_file.path()
     tmp = None
     if path is None:
-        tmp = tempfile.NamedTemporaryFile(suffix=".dcm")
+        tmp = tempfile.NamedTemporaryFile(suffix=".dcm")  # dciodvfy reads a path: copy in chunks
         with stored_file.open() as fh:
-            tmp.write(fh.read())
+            shutil.copyfileobj(fh, tmp, 1024 * 1024)
         tmp.flush()
         path = tmp.name
     try:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import io
 import re
 
-from django.core.files.base import File
 from django.core.files.storage import storages
 
 from collections_app.models import StoredFile
 from curation.dicom import render
+from tcia.core import objectstore
 
 SHA = re.compile(r"^[0-9a-f]{64}$")
 SHEET_KEY = re.compile(r"^[0-9a-f]{24}$")
@@ -31,12 +31,7 @@ def preview_name(sha: str, window: str, frame: int) -> str:
 
 
 def _save(name: str, data: bytes) -> None:
-    st = storage()
-    if st.exists(name):
-        return
-    saved = st.save(name, File(io.BytesIO(data), name=name))
-    if saved != name:  # a concurrent render got there first
-        st.delete(saved)
+    objectstore.save_once(storage(), name, data, content_type="image/jpeg")  # a concurrent render may win
 
 
 def read_dataset(stored: StoredFile):
@@ -76,13 +71,9 @@ def preview(stored: StoredFile, window: str = "default", frame: int = 0) -> tupl
 
 
 def cached_path(name: str) -> str | None:
-    """Filesystem path of a cached rendering if the storage has one (fast serving)."""
-    st = storage()
-    try:
-        path = st.path(name)
-    except NotImplementedError:
-        return None
-    return path
+    """Filesystem path of a cached rendering when the derived storage is a folder (fast serving);
+    None on a bucket, where the rendering is read through the storage API."""
+    return objectstore.local_path(storage(), name)
 
 
 SHEET_COLUMNS = 10

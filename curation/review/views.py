@@ -361,11 +361,11 @@ def preview(request, sha, window, frame):
     source = "cache"
     if response is None:
         try:
-            data, _ = derived.preview(_stored(sha), window, frame)
+            data, cached = derived.preview(_stored(sha), window, frame)  # on a bucket, the cache is read here
         except dicom_render.RenderError as exc:
             return _unreadable(str(exc))
         response = HttpResponse(data, content_type="image/jpeg")
-        source = "rendered"
+        source = "cache" if cached else "rendered"
     response["Cache-Control"] = IMMUTABLE
     response["X-Render"] = f"preview JPEG q{dicom_render.JPEG_QUALITY} ({source})"
     return response

@@ -20,13 +20,12 @@ def test_fixity_check_finds_a_damaged_file(published):
     call_command("fixity_check", stdout=out, verbosity=0)
     assert "All files verified" in out.getvalue()
     stored = published.entries.select_related("stored_file").first().stored_file
-    with open(stored.path(), "rb") as fh:
-        original = fh.read()
-    try:  # the storage folder is shared by the whole test session: put the bytes back
-        with open(stored.path(), "ab") as fh:
-            fh.write(b"bit rot")
+    from tests.s3 import overwrite_stored, read_stored
+
+    original = read_stored(stored.storage_name)
+    try:  # the storage (folder or bucket) is shared by the whole test session: put the bytes back
+        overwrite_stored(stored.storage_name, original + b"bit rot")
         with pytest.raises(CommandError):
             call_command("fixity_check", stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0)
     finally:
-        with open(stored.path(), "wb") as fh:
-            fh.write(original)
+        overwrite_stored(stored.storage_name, original)

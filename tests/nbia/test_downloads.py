@@ -1,7 +1,6 @@
 """getImage / getImageWithMD5Hash / getSingleImage, refusal of limited data, and clear errors."""
 import hashlib
 import io
-import os
 import zipfile
 
 import pydicom
@@ -87,7 +86,9 @@ def test_limited_series_is_refused_to_the_public(client, archive):
 def test_missing_file_gives_json_error_before_any_byte(client, archive):
     uid = uid_of("API-Chest-CT")
     image = Series.objects.get(series_instance_uid=uid).images.order_by("instance_number").last()
-    os.remove(image.stored_file.path())
+    from tests.s3 import remove_stored
+
+    remove_stored(image.stored_file.storage_name)
     response = client.get(V4 + "getImage", {"SeriesInstanceUID": uid})
     assert response.status_code == 500 and not response.streaming
     error = response.json()["error"]
