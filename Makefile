@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-s3 venv migrate demo worker bench clean ohif
+.PHONY: run test test-s3 serve venv migrate demo worker bench clean ohif
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	./scripts/test.sh
+
+# Production: web (granian) + task workers + DICOM receiver on this machine; each can run alone on
+# its own machine with `scripts/serve.sh web|worker|receiver` (README, "Production").
+serve: $(STAMP)
+	./scripts/serve.sh all
 
 # The storage, intake, download and fixity tests against a bucket of moto's S3 server (started and
 # stopped by the script); DATABASE_URL as for `make test`.

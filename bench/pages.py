@@ -128,6 +128,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
+                        help="the WSGI server: gunicorn sync workers, or granian's WSGI interface")
     parser.add_argument("--big", action="store_true", help="the 1,000,000-image PostgreSQL archive (needs DATABASE_URL)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -142,9 +144,13 @@ def main():
     urls = build(args.big)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tcia.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
-         "--log-level", "warning"], cwd=ROOT, env=env)
+    if args.server == "granian":
+        command = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
+                   str(port), "--workers", str(args.workers), "--log-level", "warning", "tcia.wsgi:application"]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "tcia.wsgi:application", "-b", f"127.0.0.1:{port}", "-w",
+                   str(args.workers), "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -157,7 +163,7 @@ def main():
             for _ in range(40):
                 with urllib.request.urlopen(base + path, timeout=10) as r:
                     assert r.status == 200, (path, r.status)
-        log(f"gunicorn {args.workers} sync workers, DEBUG off; wrk -t2 -c{args.connections} -d{args.seconds}s, "
+        log(f"{args.server} {args.workers} workers, DEBUG off; wrk -t2 -c{args.connections} -d{args.seconds}s, "
             f"{args.rounds} rounds (login page, then each page)")
         ratios = {name: [] for name in urls if name != "login"}
         rates = {name: [] for name in urls}
