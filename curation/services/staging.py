@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from tcia.core import objectstore
 from tcia.core.audit import log
 
 from ..models import IntakeBatch, IntakeItem, QuarantinedFile, StagedFile, Submission
@@ -76,9 +77,22 @@ def open_batch(*, submission: Submission, source: str, actor=None, label: str = 
     )
 
 
-def _durable_save(name: str, content) -> str:
-    """Save into the quarantine storage; on a local disk, fsync before saying it is received."""
+def _durable_save(name: str, content, data: bytes | None = None) -> str:
+    """Save into the quarantine storage; on a local disk, fsync before saying it is received
+    (bytes in hand go straight to a new file: the name is random, so nothing to check first)."""
     storage = storages["quarantine"]
+    path = objectstore.local_path(storage, name) if data is not None else None
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return name
     saved = storage.save(name, content)
     try:
         path = storage.path(saved)
@@ -103,7 +117,7 @@ def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fi
             return existing
     content = ContentFile(data) if data is not None else File(fileobj)
     size = len(data) if data is not None else getattr(fileobj, "size", None)
-    storage_name = _durable_save(f"incoming/{batch.pk}/{secrets.token_hex(12)}", content)
+    storage_name = _durable_save(f"incoming/{batch.pk}/{secrets.token_hex(12)}", content, data)
     if size is None:
         size = storages["quarantine"].size(storage_name)
     for _ in range(50):

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""The DICOM receiver end to end against `manage.py ingest` of the same files, in one run.
+
+    .venv/bin/python bench/receiver.py [-n 1000] [--workers 2]
+    DATABASE_URL=postgresql://… .venv/bin/python bench/receiver.py -n 1000   # a fresh database is made and dropped
+
+A portal of its own (a temporary folder; SQLite, or a fresh PostgreSQL database on DATABASE_URL's
+server), migrated; a corpus of N files (curation.dicom.synth.write_corpus). Then:
+
+  (i)  `manage.py ingest FOLDER --collection ingest-bench`  (one process), wall time;
+  (r)  `dicom_receiver` and `qcluster` (the task workers) running, dcmtk's `storescu` sends the
+       folder in one association to another collection's AE title; wall time from the first
+       byte sent until the batch is done (every file de-identified and indexed), and the time
+       storescu took (what the sender waits: files are answered once staged).
+
+Prints files/s of each and the ratio r/i (goal >= 0.8). Needs dcmtk (Debian package dcmtk).
+"""
+import argparse
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="task workers of the cluster (TCIA_Q_WORKERS)")
+    args = parser.parse_args()
+    if not shutil.which("storescu"):
+        raise SystemExit("dcmtk's storescu is not installed (apt-get install dcmtk)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
+    env = {k: v for k, v in os.environ.items()}
+    env.update({"DJANGO_SETTINGS_MODULE": "tcia.settings", "DJANGO_DEBUG": "1", "TCIA_DEMO": "0",
+                "DJANGO_SECRET_KEY": "bench-receiver-secret", "TCIA_VAR_DIR": str(tmp), "TCIA_STORAGE_ROOT": str(tmp / "s"),
+                "TCIA_Q_SYNC": "0", "TCIA_Q_WORKERS": str(args.workers), "TCIA_LOG_LEVEL": "WARNING"})
+    pg_name = None
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        import psycopg
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(os.environ["DATABASE_URL"])
+        pg_name = f"bench_receiver_{os.getpid()}"
+        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_name}"')
+        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{pg_name}"))
+    else:
+        env.pop("DATABASE_URL", None)
+
+    def manage(*a, **kw):
+        return subprocess.run([sys.executable, "manage.py", *a], cwd=ROOT, env=env, check=True, capture_output=True,
+                              text=True, **kw)
+
+    def batch_state(slug):
+        code = ("from curation.models import IntakeBatch as B; b = B.objects.filter(submission__collection__slug="
+                f"{slug!r}).order_by('-pk').first(); print(b.state if b else '-', b.processed if b else 0)")
+        return manage("shell", "-c", code).stdout.strip().splitlines()[-1].split()
+
+    procs = []
+    try:
+        manage("migrate", "--noinput", "-v0")
+        folder = tmp / "corpus"
+        manage("shell", "-c", f"from curation.dicom.synth import write_corpus; write_corpus({str(folder)!r}, {args.n})")
+        manage("shell", "-c", "from collections_app.models import Collection as C\n"
+               "from curation.services.submissions import create_submission as s\n"
+               "for slug in ('ingest-bench', 'receiver-bench'):\n"
+               "    s(collection=C.objects.create(slug=slug, title=slug, short_name=slug, subject_prefix=slug.upper()))")
+        ae = manage("shell", "-c", "from curation.models import Submission as S; "
+                    "print(S.objects.get(collection__slug='receiver-bench').ae_title)").stdout.strip().splitlines()[-1]
+        mb = sum(p.stat().st_size for p in folder.rglob("*.dcm")) / 1e6
+        print(f"corpus: {args.n} files, {mb:.0f} MB; database: {'postgresql' if pg_name else 'sqlite'}", flush=True)
+
+        t0 = time.perf_counter()
+        manage("ingest", str(folder), "--collection", "ingest-bench", "--no-progress")
+        ingest = time.perf_counter() - t0
+
+        port = free_port()
+        log = (tmp / "servers.log").open("w")
+        procs.append(subprocess.Popen([sys.executable, "manage.py", "dicom_receiver", "--host", "127.0.0.1", "--port",
+                                       str(port)], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                      start_new_session=True))
+        procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
+                                      stderr=log, start_new_session=True))
+        time.sleep(4)  # both up
+        t0 = time.perf_counter()
+        subprocess.run(["storescu", "-aet", "BENCH", "-aec", ae, "+sd", "+r", "127.0.0.1", str(port), str(folder)],
+                       check=True, capture_output=True)
+        sent = time.perf_counter() - t0
+        while True:
+            state, processed = batch_state("receiver-bench")
+            if state == "done":
+                break
+            time.sleep(0.25)
+        received = time.perf_counter() - t0
+        assert int(processed) == args.n, processed
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, 15)  # each started in its own session: the signal reaches its children
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait()
+        if pg_name:
+            import psycopg
+            from urllib.parse import urlsplit, urlunsplit
+
+            parts = urlsplit(os.environ["DATABASE_URL"])
+            with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        shutil.rmtree(tmp, ignore_errors=True)
+    n = args.n
+    print(f"(i) manage.py ingest, one process        {n / ingest:8.1f} files/s  ({ingest:.1f} s)")
+    print(f"(r) storescu -> receiver -> {args.workers} workers   {n / received:8.1f} files/s  ({received:.1f} s until indexed;"
+          f" storescu done after {sent:.1f} s = {n / sent:.1f} files/s)")
+    print(f"ratio r/i = {ingest / received:.2f}  (goal >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
