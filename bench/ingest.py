@@ -67,6 +67,8 @@ def main():
     parser.add_argument("--hook-times", action="store_true", help="report the time spent inside each hook during (c)")
     parser.add_argument("--alternate", type=int, default=0, metavar="R",
                         help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="run (c) under cProfile and print its K functions of most own time (slows (c))")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -142,7 +144,19 @@ def main():
             if label.startswith("(c1)") and args.skip_single:
                 continue
             before = backend_cpu(connection) if label.startswith("(c)") else None
+            profiler = None
+            if args.profile and label.startswith("(c) "):
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             results[label] = timed(fn, items, then)
+            if profiler is not None:
+                import pstats
+
+                profiler.disable()
+                print(f"(c) under cProfile, {args.profile} functions of most own time:")
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
             if before is not None:
                 server_cpu = backend_cpu(connection) - before
         assert Image.objects.filter(collection=collection_c).count() == len(blobs)
