@@ -8,7 +8,7 @@ A throwaway portal on a fresh PostgreSQL database (bench/portal.py) ingests a co
 production would. Measured in that run:
 
   * files/s of the machine (W worker processes on its 2 cores) and the CPU the PostgreSQL
-    server spent per file (all of its processes, from /proc: it runs on this machine);
+    backends of that database spent per file (sampled from /proc: the server runs on this machine);
   * database bytes per image: every table and index the ingest filled (images, stored files,
     index, intake items, check facts, PHI report rows, review rows, queue), and the largest;
   * archive bytes per image against the files' own size.
@@ -32,20 +32,49 @@ TCIA_IMAGES = 30_900_000
 TCIA_SUBJECTS = 37_568
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds used so far by every process of the local PostgreSQL server."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        if name.startswith("postgres"):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving one database, sampled every 0.1 s while
+    running (a backend's title names its database; a backend that exits between samples loses
+    at most its last 0.1 s). Other databases on the same server are not counted."""
+
+    def __init__(self, database: str):
+        self.database, self.seen, self._stop = database, {}, None
+
+    def _sample(self):
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if not title.startswith("postgres: ") or f" {self.database} " not in title:
+                    continue
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._sample()
+        self.start = dict(self.seen)
+
+        def run():
+            while not self._stop.wait(0.1):
+                self._sample()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.start.get(pid, 0) for pid, cpu in self.seen.items())
 
 
 def sizes(portal: BenchPortal) -> list[tuple[str, str, int]]:
@@ -86,9 +115,10 @@ def main():
         folder = portal.setup(args.n, ("scale",))
         corpus_bytes = sum(p.stat().st_size for p in folder.rglob("*.dcm"))
         before = sizes(portal)
-        cpu0, t0 = postgres_cpu_seconds(), time.perf_counter()
-        portal.manage("ingest", str(folder), "--collection", "scale", "--workers", str(args.workers), "--no-progress")
-        wall, db_cpu = time.perf_counter() - t0, postgres_cpu_seconds() - cpu0
+        t0 = time.perf_counter()
+        with BackendCpu(portal.pg_name) as backends:
+            portal.manage("ingest", str(folder), "--collection", "scale", "--workers", str(args.workers), "--no-progress")
+        wall, db_cpu = time.perf_counter() - t0, backends.seconds
         assert portal.images("scale") == args.n
         after = sizes(portal)
         archive = sum(p.stat().st_size for p in (portal.tmp / "s").rglob("*") if p.is_file() and "archive" in p.parts)
