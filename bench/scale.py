@@ -13,14 +13,17 @@ production would. Measured in that run:
     index, intake items, check facts, PHI report rows, review rows, queue), and the largest;
   * archive bytes per image against the files' own size.
 
-Then projects those linearly to 30.9 M images: ingest hours on 1, 4 and 16 worker machines (each
-as fast as this one, until the database server's CPU is the limit), database and index size,
+and the CPU seconds the ingest processes spent per file (a machine's capacity is its cores over
+that: wall time on a loaded machine understates it). Then projects those linearly to 30.9 M
+images: ingest hours on 1, 4 and 16 worker machines (each with --cores cores, until the database
+server's CPU is the limit), database and index size,
 bucket size (at --mean-image-kb per image: our corpus' mean unless given), and download
 throughput per web worker from docs/benchmarks.md's zip figure (--zip-mb-s). Linear scaling is
 an assumption the figures state, not a measurement: see docs/scale.md.
 """
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -108,6 +111,7 @@ def main():
     parser.add_argument("--zip-mb-s", type=float, default=1084,
                         help="zip download MB/s of one web worker (docs/bench/publication.md, a loaded run)")
     parser.add_argument("--db-cores", type=int, default=16, help="cores of the database server in the projection")
+    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores of each worker machine (default: this one's)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("needs DATABASE_URL=postgresql://… (the server must run on this machine)")
@@ -116,21 +120,28 @@ def main():
         corpus_bytes = sum(p.stat().st_size for p in folder.rglob("*.dcm"))
         before = sizes(portal)
         t0 = time.perf_counter()
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         with BackendCpu(portal.pg_name) as backends:
             portal.manage("ingest", str(folder), "--collection", "scale", "--workers", str(args.workers), "--no-progress")
         wall, db_cpu = time.perf_counter() - t0, backends.seconds
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        worker_cpu = (children.ru_utime + children.ru_stime) - (children0.ru_utime + children0.ru_stime)
         assert portal.images("scale") == args.n
         after = sizes(portal)
         archive = sum(p.stat().st_size for p in (portal.tmp / "s").rglob("*") if p.is_file() and "archive" in p.parts)
     grown = {(k, name): size - dict(((k2, n2), s2) for k2, n2, s2 in before).get((k, name), 0) for k, name, size in after}
     n = args.n
-    rate = n / wall
+    measured_rate = n / wall
+    worker_ms = worker_cpu / n * 1000
+    # A machine's capacity from CPU per file (its 2 cores busy), which a loaded machine's wall time hides.
+    rate = args.cores / (worker_cpu / n) if worker_cpu else measured_rate
     db_ms = db_cpu / n * 1000
     per_image_db = sum(v for v in grown.values() if v > 0) / n
     per_image_index = sum(v for (k, _), v in grown.items() if k == "index" and v > 0) / n
     mean_kb = args.mean_image_kb or corpus_bytes / n / 1000
-    print(f"measured: {n} files ({human(corpus_bytes)}), manage.py ingest --workers {args.workers}: {rate:.1f} files/s; "
-          f"PostgreSQL server CPU {db_ms:.2f} ms per file")
+    print(f"measured: {n} files ({human(corpus_bytes)}), manage.py ingest --workers {args.workers}: {measured_rate:.1f} files/s "
+          f"wall; CPU per file: ingest processes {worker_ms:.2f} ms, PostgreSQL backends {db_ms:.2f} ms")
+    print(f"a {args.cores}-core worker machine at full use: {rate:.1f} files/s (from the CPU per file; used below)")
     print(f"database: {human(per_image_db)} per image ({human(per_image_index)} of it in indexes); "
           f"archive: {human(archive / n)} per image ({archive / corpus_bytes:.2f}x the files)")
     print("largest per image:")
