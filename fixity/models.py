@@ -5,7 +5,7 @@ A file that fails is *blocked*: every download path refuses it (fixity.blocking)
 re-verifies it or restores its bytes."""
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 
 
 class Storage(models.TextChoices):
@@ -42,8 +42,9 @@ class FixityRecord(models.Model):
             models.CheckConstraint(condition=Q(status__in=["unchecked", "ok", "failed"]), name="fixity_record_status_valid"),
         ]
         indexes = [
-            # Each run takes the least recently verified files (never verified first).
-            models.Index(F("last_verified_at").asc(nulls_first=True), "id", name="fixity_due_idx"),
+            # Each run takes the never verified files (in order of arrival), then the least recently verified.
+            models.Index(fields=["id"], condition=Q(last_verified_at__isnull=True), name="fixity_never_idx"),
+            models.Index(fields=["last_verified_at", "id"], name="fixity_due_idx"),
             models.Index(fields=["storage", "name"], condition=Q(blocked=True), name="fixity_blocked_idx"),
         ]
 

@@ -3,8 +3,8 @@ time budget and a rate limit, record the run, block and report failures, and let
 re-verify or restore a failed file.
 
 Scale: a run never lists every file. New files are registered from a watermark (StoredFile and
-QuarantinedFile primary keys grow), and each run takes files from the `fixity_due_idx` index
-(never verified first, then the oldest verification), a chunk at a time, until its time budget
+QuarantinedFile primary keys grow), and each run takes files from two indexes (never verified
+first, by arrival: `fixity_never_idx`; then the oldest verification: `fixity_due_idx`), a chunk at a time, until its time budget
 (TCIA_FIXITY_RUN_SECONDS) is spent or no file is due. A cycle over 30 million files is so spread
 over as many runs as it needs; TCIA_FIXITY_CYCLE_DAYS says how old a verification may get.
 """
@@ -259,10 +259,14 @@ def run_audit(*, trigger: str = "schedule", scope=None, full: bool = False, max_
         base = scope if scope is not None else FixityRecord.objects.all()
         if full:
             due = base.order_by("pk")
+            never = stale = None
         else:
+            # Two index scans (never verified, by arrival; then the oldest verification) rather
+            # than one NULLS FIRST ordering, which SQLite cannot index and PostgreSQL's default cannot use.
             due = base.filter(blocked=False).filter(
-                Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=now - timedelta(days=cycle))
-            ).order_by(F("last_verified_at").asc(nulls_first=True), "pk")
+                Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=now - timedelta(days=cycle)))
+            never = base.filter(blocked=False, last_verified_at__isnull=True).order_by("pk")
+            stale = base.filter(blocked=False, last_verified_at__lt=now - timedelta(days=cycle)).order_by("last_verified_at", "pk")
         after = 0
         while True:
             if budget and time.monotonic() - started >= budget:
@@ -270,7 +274,10 @@ def run_audit(*, trigger: str = "schedule", scope=None, full: bool = False, max_
             if max_files is not None and run.files_checked >= max_files:
                 break
             take = CHUNK_RECORDS if max_files is None else min(CHUNK_RECORDS, max_files - run.files_checked)
-            chunk = list((due.filter(pk__gt=after) if full else due)[:take])
+            if full:
+                chunk = list(due.filter(pk__gt=after)[:take])
+            else:
+                chunk = list(never[:take]) or list(stale[:take])
             if not chunk:
                 break
             verified = []
