@@ -111,12 +111,13 @@ class RateLimit:
                 time.sleep(ahead)
 
 
-def _open(storage_key: str, name: str, size: int):
+def _open(storage_key: str, name: str):
     storage = storages[storage_key]
     path = objectstore.local_path(storage, name)
     if path is not None:
         return open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller's with
-    return objectstore.open_stream(storage, name, size=size)
+    # No size: a bucket is read to the object's real end, so bytes appended to it are seen.
+    return objectstore.open_stream(storage, name)
 
 
 def hash_file(storage_key: str, name: str, size: int, limit: RateLimit | None = None) -> tuple[str, int]:
@@ -125,7 +126,7 @@ def hash_file(storage_key: str, name: str, size: int, limit: RateLimit | None = 
     buf = bytearray(CHUNK_BYTES)
     view = memoryview(buf)
     total = 0
-    with _open(storage_key, name, size) as fh:
+    with _open(storage_key, name) as fh:
         readinto = getattr(fh, "readinto", None)
         while True:
             if readinto is not None:
