@@ -78,6 +78,18 @@ def _report_or_404(pk):
     return get_object_or_404(ProblemReport.objects.select_related("collection"), pk=pk)
 
 
+def _act(request, report, action, done: str = ""):
+    """Run a curator's action on `report`; its FeedbackError becomes the page's message."""
+    try:
+        action()
+    except services.FeedbackError as exc:
+        messages.error(request, str(exc))
+    else:
+        if done:
+            messages.success(request, done)
+    return redirect("feedback:detail", pk=report.pk)
+
+
 @curator_required
 @require_POST
 def reply(request, pk):
@@ -106,24 +118,15 @@ def link(request, pk):
     finding_pk, correction_pk = _optional_pk(request.POST.get("finding")), _optional_pk(request.POST.get("correction"))
     finding = get_object_or_404(Finding, pk=finding_pk) if finding_pk else None
     correction = get_object_or_404(Correction, pk=correction_pk) if correction_pk else None
-    try:
-        services.link(r, actor=request.user, finding=finding, correction=correction)
-    except services.FeedbackError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Links saved.")
-    return redirect("feedback:detail", pk=r.pk)
+    return _act(request, r, lambda: services.link(r, actor=request.user, finding=finding, correction=correction),
+                "Links saved.")
 
 
 @curator_required
 @require_POST
 def state(request, pk):
     r = _report_or_404(pk)
-    try:
-        services.set_state(r, actor=request.user, state=request.POST.get("state", ""))
-    except services.FeedbackError as exc:
-        messages.error(request, str(exc))
-    return redirect("feedback:detail", pk=r.pk)
+    return _act(request, r, lambda: services.set_state(r, actor=request.user, state=request.POST.get("state", "")))
 
 
 @curator_required
@@ -132,14 +135,9 @@ def erratum(request, pk):
     r = _report_or_404(pk)
     version_pk = _optional_pk(request.POST.get("version"))
     version = get_object_or_404(r.collection.versions, pk=version_pk) if version_pk else None
-    try:
-        services.publish_erratum(collection=r.collection, actor=request.user, text=request.POST.get("text", ""),
-                                 version=version, report=r)
-    except services.FeedbackError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Erratum published on the collection page and its landing pages.")
-    return redirect("feedback:detail", pk=r.pk)
+    return _act(request, r, lambda: services.publish_erratum(
+        collection=r.collection, actor=request.user, text=request.POST.get("text", ""), version=version, report=r),
+        "Erratum published on the collection page and its landing pages.")
 
 
 @curator_required

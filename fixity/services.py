@@ -120,7 +120,7 @@ def _open(storage_key: str, name: str):
     return objectstore.open_stream(storage, name)
 
 
-def hash_file(storage_key: str, name: str, size: int, limit: RateLimit | None = None) -> tuple[str, int]:
+def hash_file(storage_key: str, name: str, limit: RateLimit | None = None) -> tuple[str, int]:
     """(sha256 hex, bytes read) of a stored file, read in 1 MiB chunks. FileNotFoundError when missing."""
     h = hashlib.sha256()
     buf = bytearray(CHUNK_BYTES)
@@ -157,7 +157,7 @@ class Outcome:
 
 def check_record(record: FixityRecord, limit: RateLimit | None = None) -> Outcome:
     try:
-        sha, size = hash_file(record.storage, record.name, record.size, limit)
+        sha, size = hash_file(record.storage, record.name, limit)
     except FileNotFoundError:
         return Outcome(False, FixityFailure.Kind.MISSING)
     except OSError as exc:
@@ -357,14 +357,19 @@ def _resolve(record: FixityRecord, *, actor, resolution: str, note: str) -> int:
     return n
 
 
-def reverify(record: FixityRecord, *, actor, note: str = "") -> Outcome:
-    """Re-hash now; the file is unblocked only when it hashes right."""
+def _check_and_resolve(record: FixityRecord, *, actor, resolution: str, note: str) -> Outcome:
+    """Hash what the storage holds now; resolve (unblock) only when it hashes right."""
     outcome = check_record(record)
     if outcome.ok:
-        _resolve(record, actor=actor, resolution=FixityFailure.Resolution.REVERIFIED, note=note)
+        _resolve(record, actor=actor, resolution=resolution, note=note)
     else:
-        log("fixity.reverify_failed", actor=actor, obj=record, reason=note, kind=outcome.kind)
+        log(f"fixity.{resolution}_failed", actor=actor, obj=record, reason=note, kind=outcome.kind)
     return outcome
+
+
+def reverify(record: FixityRecord, *, actor, note: str = "") -> Outcome:
+    """Re-hash now (a storage that came back); the file is unblocked only when it hashes right."""
+    return _check_and_resolve(record, actor=actor, resolution=FixityFailure.Resolution.REVERIFIED, note=note)
 
 
 def restore(record: FixityRecord, data: bytes, *, actor, note: str = "") -> Outcome:
@@ -380,9 +385,4 @@ def restore(record: FixityRecord, data: bytes, *, actor, note: str = "") -> Outc
     except FileNotFoundError:
         pass
     objectstore.save_once(storage, record.name, data, content_type="application/octet-stream")
-    outcome = check_record(record)
-    if outcome.ok:
-        _resolve(record, actor=actor, resolution=FixityFailure.Resolution.RESTORED, note=note)
-    else:
-        log("fixity.restore_failed", actor=actor, obj=record, reason=note, kind=outcome.kind)
-    return outcome
+    return _check_and_resolve(record, actor=actor, resolution=FixityFailure.Resolution.RESTORED, note=note)

@@ -107,5 +107,5 @@ def verify(stored: StoredFile) -> bool:
     records, blocks and reports is fixity/services.py). FileNotFoundError when they are gone."""
     from fixity.services import hash_file
 
-    sha, size = hash_file("archive", stored.storage_name, stored.size)
+    sha, size = hash_file("archive", stored.storage_name)
     return sha == stored.sha256 and size == stored.size

@@ -2,10 +2,8 @@
 session's bucket under scripts/test_s3.sh): a damaged object is found, mailed and blocked, the
 others verify and download, and a restore writes the object back."""
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.core.files.storage import storages
-from django.test import override_settings
 from django.urls import reverse
 
 from collections_app.models import VersionEntry
@@ -18,13 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def bucket(_object_storage_session):
-    if _object_storage_session:
-        yield _object_storage_session
-        return
-    url = s3.endpoint()
-    name = s3.new_bucket(url)
-    with override_settings(STORAGES=s3.storages_setting(settings.STORAGES, url, name)):
-        yield name
+    yield from s3.module_bucket(_object_storage_session)
 
 
 def test_a_damaged_object_in_the_bucket_is_found_blocked_and_restored(bucket, published, admins, client, curator):
