@@ -36,6 +36,7 @@ CHUNK_RECORDS = 200
 # New rows can commit out of primary-key order (a long transaction); registration looks this far
 # behind the watermark so such a row is still found (existing ones are skipped, not duplicated).
 REGISTER_OVERLAP = 5000
+REGISTER_PER_RUN = 500_000  # a scheduled run registers at most this many new files of each storage
 
 
 def cycle_days() -> int:
@@ -65,9 +66,11 @@ def _register(rows, storage: str, fk: str) -> int:
     return len(new)
 
 
-def register_new(batch: int = 5000) -> int:
-    """Add the files stored since the last registration to the audit; drop purged quarantine
-    files (their bytes are gone on purpose). Returns how many were added."""
+def register_new(batch: int = 5000, max_rows: int | None = None) -> int:
+    """Add the files stored since the last registration to the audit (at most about `max_rows`
+    of each storage: the first run over an archive of millions registers them over several runs,
+    each continuing from the watermark); drop purged quarantine files (their bytes are gone on
+    purpose). Returns how many were added."""
     from collections_app.models import StoredFile
     from curation.models import QuarantinedFile
 
@@ -83,11 +86,13 @@ def register_new(batch: int = 5000) -> int:
     for storage, fk, qs, fields in sources:
         mark = FixityRecord.objects.filter(storage=storage).aggregate(m=Max(fk))["m"] or 0
         start = max(mark - REGISTER_OVERLAP, 0)
-        while True:
+        seen = 0
+        while max_rows is None or seen < max_rows:
             rows = list(qs.filter(pk__gt=start).order_by("pk").values_list(*fields)[:batch])
             if not rows:
                 break
             added += _register(rows, storage, fk)
+            seen += len(rows)
             start = rows[-1][0]
     FixityRecord.objects.filter(storage=Storage.QUARANTINE).filter(
         Q(quarantined_file__purged_at__isnull=False) | Q(quarantined_file__storage_name="")).delete()
@@ -254,7 +259,7 @@ def run_audit(*, trigger: str = "schedule", scope=None, full: bool = False, max_
     started = time.monotonic()
     result = RunResult(run)
     try:
-        run.registered = register_new()
+        run.registered = register_new(max_rows=None if full else REGISTER_PER_RUN)
         limit = RateLimit(rate)
         now = timezone.now()
         base = scope if scope is not None else FixityRecord.objects.all()
@@ -336,7 +341,12 @@ def notify_admins(run: FixityRun, failures: list[FixityFailure]) -> None:
     if len(failures) > 200:
         lines.append(f"… and {len(failures) - 200} more.")
     lines += ["", f"Resolve them at {page_url()}"]
-    mail_admins(f"Fixity failure: {len(failures)} file(s) damaged or missing", "\n".join(lines))
+    try:
+        mail_admins(f"Fixity failure: {len(failures)} file(s) damaged or missing", "\n".join(lines))
+    except Exception as exc:  # noqa: BLE001 - a mail server down must not lose the run's record
+        logger.error("fixity: could not e-mail the admins about run %s: %s", run.pk, type(exc).__name__)
+    if not settings.ADMINS:
+        logger.error("fixity: run %s found %d failure(s) and no ADMINS are set to tell", run.pk, len(failures))
 
 
 # Curator actions --------------------------------------------------------------------------------

@@ -252,3 +252,15 @@ def test_fixity_check_command_records_a_run(victim, admins):
     run = FixityRun.objects.get()
     assert run.trigger == "command" and run.failures == 1 and run.files_checked == victim.version.entries.count()
     assert len(mail.outbox) == 1
+
+
+def test_registration_of_a_large_backlog_goes_on_from_run_to_run(published, monkeypatch):
+    total = StoredFile.objects.count()
+    monkeypatch.setattr(services, "REGISTER_PER_RUN", 5)
+    monkeypatch.setattr(services, "REGISTER_OVERLAP", 2)
+    registered = []
+    while len(registered) < 10 and FixityRecord.objects.count() < total:
+        registered.append(services.register_new(batch=5, max_rows=services.REGISTER_PER_RUN))
+    assert FixityRecord.objects.count() == total and all(n <= 5 for n in registered) and sum(registered) == total
+    assert services.register_new(batch=5) == 0  # nothing twice
+    assert set(FixityRecord.objects.values_list("stored_file_id", flat=True)) == set(StoredFile.objects.values_list("pk", flat=True))
