@@ -264,3 +264,17 @@ def test_registration_of_a_large_backlog_goes_on_from_run_to_run(published, monk
     assert FixityRecord.objects.count() == total and all(n <= 5 for n in registered) and sum(registered) == total
     assert services.register_new(batch=5) == 0  # nothing twice
     assert set(FixityRecord.objects.values_list("stored_file_id", flat=True)) == set(StoredFile.objects.values_list("pk", flat=True))
+
+
+def test_a_run_does_not_start_beside_another_and_a_dead_one_is_marked(published):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    going = FixityRun.objects.create(trigger="schedule")
+    assert services.run_audit(max_seconds=60).run is None and FixityRun.objects.count() == 1
+    FixityRun.objects.filter(pk=going.pk).update(started_at=timezone.now() - timedelta(seconds=60 + 301))
+    result = services.run_audit(max_seconds=60)
+    going.refresh_from_db()
+    assert going.state == "error" and "stopped" in going.note
+    assert result.run is not None and result.run.files_checked == StoredFile.objects.count()
