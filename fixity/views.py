@@ -77,3 +77,18 @@ def restore(request, pk):
     else:
         messages.error(request, "The bytes were written but the storage still does not give them back; the file stays blocked.")
     return redirect("fixity:failure", pk=f.pk)
+
+
+@curator_required
+@require_POST
+def run_now(request):
+    """Queue one run like the schedule's (a worker takes it; at once when tasks run synchronously)."""
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    from tcia.core.audit import log
+
+    log("fixity.run_requested", actor=request.user)
+    transaction.on_commit(lambda: async_task("fixity.tasks.scheduled_run", "curator", task_name="fixity-run-now"))
+    messages.success(request, "A fixity run was queued; it appears in the list when a worker has started it.")
+    return redirect("fixity:dashboard")

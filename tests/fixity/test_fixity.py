@@ -278,3 +278,11 @@ def test_a_run_does_not_start_beside_another_and_a_dead_one_is_marked(published)
     going.refresh_from_db()
     assert going.state == "error" and "stopped" in going.note
     assert result.run is not None and result.run.files_checked == StoredFile.objects.count()
+
+
+def test_a_curator_starts_a_run_from_the_page(published, curator_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = curator_client.post(reverse("fixity:run_now"))
+    assert response.status_code == 302
+    run = FixityRun.objects.get()
+    assert run.trigger == "curator" and run.files_checked == StoredFile.objects.count()

@@ -377,6 +377,7 @@ EXPECT: dict[str, list[Probe]] = {
     "curation:review:full": [Probe("image", lambda w: {"sha": w.objects["sha"], "frame": 0}, STAFF)],
     # Fixity audit (fixity/): staff pages; a failure made for the probe (its file is not blocked).
     "fixity:dashboard": [Probe("dashboard", expect=STAFF)],
+    "fixity:run_now": [Probe("GET", expect=STAFF_POST)],
     "fixity:failure": [Probe("failure", lambda w: {"pk": _fixity_failure(w)}, STAFF)],
     "fixity:reverify": [Probe("GET", lambda w: {"pk": _fixity_failure(w)}, STAFF_POST)],
     "fixity:restore": [Probe("GET", lambda w: {"pk": _fixity_failure(w)}, STAFF_POST)],
