@@ -88,14 +88,16 @@ def sizes(portal: BenchPortal) -> list[tuple[str, str, int]]:
             "c = connection.cursor()\n"
             "c.execute('VACUUM FULL')\n"
             "c.execute(\"SELECT CASE WHEN c.relkind = 'i' THEN 'index' ELSE 'table' END, c.relname, "
-            "CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END, "
+            "(SELECT count(*) > 0 FROM pg_stat_user_tables t WHERE t.relid = coalesce(i.indrelid, c.oid) AND t.n_live_tup > 0) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid "
             "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')\")\n"
             "print(repr(c.fetchall()))")
     import ast
 
     rows = ast.literal_eval(portal.shell(code))
-    return sorted((r for r in rows if r[2] > 16384), key=lambda r: -r[2])
+    # A table (or its index) with no live row left is a queue the ingest emptied, whatever its files hold.
+    return sorted(((k, name, size) for k, name, size, live in rows if size > 16384 and live), key=lambda r: -r[2])
 
 
 def human(n: float) -> str:
