@@ -294,6 +294,8 @@
     cancel: () => { if (st.masking) endMask(); $("note-box").hidden = true; },
     grid: () => { window.location.href = cfg.urls.grid; },
     help: () => { $("keys").open = !$("keys").open; },
+    take: () => status("Classes are taken on their class page."),
+    drill: () => {},
   };
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -350,7 +352,8 @@
   $("mask-cancel").addEventListener("click", endMask);
   window.addEventListener("resize", layout);
 
-  // Working on the series renews its lease; a background ping keeps it while the page is open.
+  // Leases this curator already holds on the series' classes are renewed while the page is open
+  // (the ping never takes a class: only a key or a click on the class page does).
   setInterval(() => { if (!cfg.read_only) post(cfg.urls.lease, {}).catch(() => {}); }, 60000);
 
   if (st.images.length) show(); else status("This series has no images.");
