@@ -339,6 +339,64 @@ def class_pixels(ds: Dataset) -> np.ndarray:
         raise RenderError(f"cannot decode pixel data: {type(exc).__name__}: {exc}") from exc
 
 
+class TrailingPixels:
+    """The pixels of the other files of a class without parsing their headers.
+
+    Parsing a CT file's ~270 header elements costs more than reading its 0.5 MB of pixels. The
+    files of one class share Rows, Columns and the bit layout, and in an uncompressed explicit VR
+    little endian file the Pixel Data element comes last but for the same few trailing elements
+    (padding, say); so once the first file is parsed, another file that holds a Pixel Data
+    element of exactly the same length at the same distance from its end is read as those bytes. Its rescale slope and intercept (which may change per file, as in PET) are read
+    from its header bytes when each occurs once there (the standard's top-level elements);
+    anything else (other syntax, trailing elements, a repeated tag) returns None and the caller
+    parses the file with pydicom."""
+
+    RESCALE = {b"\x28\x00\x53\x10DS": "slope", b"\x28\x00\x52\x10DS": "intercept"}
+
+    def __init__(self, ds: Dataset, data: bytes):
+        self.signature = None
+        ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+        fast = _fast_pixels(ds) if ts == "1.2.840.10008.1.2.1" else None
+        if fast is None:
+            return
+        self.dtype, self.shape = fast.dtype, fast.shape
+        self.size = fast.size * fast.dtype.itemsize
+        if self.size % 2 or self.size >= 2 ** 32:
+            return
+        vr = b"OB" if fast.dtype.itemsize == 1 else b"OW"
+        signature = b"\xe0\x7f\x10\x00" + vr + b"\x00\x00" + self.size.to_bytes(4, "little")
+        at = data.rfind(signature, 0, max(0, len(data) - self.size))
+        if at < 132:
+            return
+        self.tail = len(data) - (at + 12 + self.size)  # bytes after the pixels
+        if self.tail < 0 or self.tail > 65536:
+            return
+        self.signature = signature
+
+    def pixels(self, data: bytes) -> tuple[np.ndarray, float, float] | None:
+        if self.signature is None or len(data) < self.size + 12 + 132 + self.tail:
+            return None
+        start = len(data) - self.tail - self.size
+        if data[start - 12:start] != self.signature:
+            return None
+        header = memoryview(data)[:start - 12].tobytes()
+        values = {"slope": 1.0, "intercept": 0.0}
+        for pattern, name in self.RESCALE.items():
+            found = header.count(pattern)
+            if found > 1:
+                return None
+            if found == 1:
+                at = header.index(pattern) + 6
+                length = int.from_bytes(header[at:at + 2], "little")
+                raw = header[at + 2:at + 2 + length].split(b"\\")[0].strip(b" \x00")
+                try:
+                    values[name] = float(raw) if raw else values[name]
+                except ValueError:
+                    return None
+        arr = np.frombuffer(data, dtype=self.dtype, count=self.size // self.dtype.itemsize, offset=start)
+        return arr.reshape(self.shape), values["slope"], values["intercept"]
+
+
 class Projection:
     """Running max, sum and min over the images of a class."""
 
@@ -373,12 +431,16 @@ class Projection:
             self.colour = colour
             self.rescale = (slope, intercept)
             self.hi, self.lo = np.array(hi, copy=True), np.array(lo, copy=True)
-            self.total = np.array(total, dtype=np.float64 if arr.dtype.kind == "f" else np.int64)
+            # 16-bit values summed in int32 (cheaper) while they cannot overflow it, then int64
+            small = arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 and frames == 1
+            self.total = np.array(total, dtype=np.float64 if arr.dtype.kind == "f" else np.int32 if small else np.int64)
             self.count, self.files = frames, 1
             return True
         if hi.shape != self.hi.shape:
             self.skipped += 1
             return False
+        if self.total.dtype == np.int32 and (self.count + frames >= 32767 or arr.dtype.itemsize > 2 or frames > 1):
+            self.total = self.total.astype(np.int64)
         if not self.float_mode and (slope, intercept) != self.rescale and not colour:
             self._to_float()
         if self.float_mode:

@@ -165,3 +165,48 @@ def test_fast_pixel_path_agrees_with_pydicom(bits):
         d.HighBit, d.PixelRepresentation = 7, 0
         d.PixelData = arr.tobytes()
     np.testing.assert_array_equal(render.class_pixels(d), d.pixel_array)
+
+
+def _file_bytes(d):
+    buf = io.BytesIO()
+    d.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_trailing_pixels_read_without_a_header_parse_match_pydicom_with_their_own_rescale():
+    slices = ct_slices(4)
+    slices[2][0].RescaleSlope, slices[2][0].RescaleIntercept = 2.5, -1000  # per-file rescale, as in PET
+    blobs = [_file_bytes(d) for d, _ in slices]
+    first = dcmread(io.BytesIO(blobs[0]))
+    fast = render.TrailingPixels(first, blobs[0])
+    for blob, (d, arr) in zip(blobs, slices):
+        got = fast.pixels(blob)
+        assert got is not None, "the look-alike file was not read by the fast path"
+        pixels, slope, intercept = got
+        np.testing.assert_array_equal(pixels, arr)
+        assert (slope, intercept) == (float(d.RescaleSlope), float(d.RescaleIntercept))
+    # a file laid out otherwise (an extra element after the pixels) is left to pydicom
+    other = copy.deepcopy(slices[0][0])
+    other.add_new(0xFFFCFFFC, "OB", b"\0" * 10)  # DataSetTrailingPadding
+    assert fast.pixels(_file_bytes(other)) is None
+    # so is a file whose header holds the rescale tag twice (say in a private block)
+    dup = blobs[1][:300] + b"\x28\x00\x53\x10DS\x02\x009 " + blobs[1][300:]
+    assert fast.pixels(dup) is None
+
+
+def test_montage_from_the_fast_path_equals_the_full_parse():
+    slices = ct_slices(6)
+    slices[3][0].RescaleSlope = 2.0
+    blobs = [_file_bytes(d) for d, _ in slices]
+    slow = render.Projection()
+    for blob in blobs:
+        slow.add_dataset(dcmread(io.BytesIO(blob)))
+    quick = render.Projection()
+    first = dcmread(io.BytesIO(blobs[0]))
+    quick.add_dataset(first)
+    fast = render.TrailingPixels(first, blobs[0])
+    for blob in blobs[1:]:
+        arr, slope, intercept = fast.pixels(blob)
+        quick.add(arr, slope=slope, intercept=intercept)
+    for a, b in zip(slow.panels(), quick.panels()):
+        np.testing.assert_array_equal(a, b)
