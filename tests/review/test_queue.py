@@ -346,3 +346,13 @@ def test_check_findings_are_shown_beside_the_series(curator_client, sub):
                                   fingerprint="f" * 64, series=ct)
     html = curator_client.get(reverse("curation:review:series", args=[ct.pk])).content.decode()
     assert "Check findings" in html and "SliceThickness differs within the series" in html
+
+
+def test_images_from_before_classes_are_grouped_from_the_index(sub, curator_client):
+    ImageClass.objects.filter(collection=sub.collection).delete()  # as after the migration: no classes
+    assert "6 images in no class yet" in gates.gate(sub.collection)[0][0]
+    r = curator_client.get(reverse("curation:review:collection", args=[sub.collection.slug]))
+    assert r.status_code == 200
+    assert ClassMember.objects.filter(image__series__collection=sub.collection).count() == 6
+    assert sorted(ImageClass.objects.filter(collection=sub.collection).values_list("image_count", flat=True)) == [2, 4]
+    assert "in no class" not in gates.gate(sub.collection)[0][0]
