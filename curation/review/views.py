@@ -68,10 +68,11 @@ def collection(request, slug):
     coll = get_object_or_404(Collection, slug=slug)
     services.ensure_reviews(coll)
     classes = list(services.queue(coll)[:CLASS_PAGE])
+    class_progress = services.class_progress(coll)
     return render(request, "review/collection.html", {
         "collection": coll, "classes": classes, "progress": services.collection_progress(coll),
-        "class_progress": services.class_progress(coll), "curators": _curators(), "gate": gate(coll),
-        "now": timezone.now(), "more": max(0, services.class_progress(coll).total - len(classes)),
+        "class_progress": class_progress, "curators": _curators(), "gate": gate(coll),
+        "now": timezone.now(), "more": max(0, class_progress.total - len(classes)),
     })
 
 
