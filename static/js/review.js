@@ -297,21 +297,9 @@
     take: () => status("Classes are taken on their class page."),
     drill: () => {},
   };
-  document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
-      if (e.key === "Escape") { t.blur(); actions.cancel(); }
-      if (e.key === "Enter" && t.id === "note") { e.preventDefault(); $("note-save").click(); }
-      return;
-    }
-    const b = cfg.keymap[e.key];
-    if (!b) return;
-    if (t && t.tagName === "BUTTON" && e.key === "Enter") return; // let buttons work
-    e.preventDefault();
-    if (st.masking && !["approve", "cancel", "proposals", "zoom", "help", "window", "fidelity"].includes(b.action)) return;
-    actions[b.action](b.arg);
-  });
+  // while a mask is drawn only these actions work
+  const maskKeys = ["approve", "cancel", "proposals", "zoom", "help", "window", "fidelity"];
+  window.reviewKeys(cfg.keymap, actions, (b) => !st.masking || maskKeys.includes(b.action));
   stage.addEventListener("wheel", (e) => { e.preventDefault(); if (!st.masking) slice(e.deltaY > 0 ? "1" : "-1"); }, { passive: false });
 
   let drag = null;

@@ -57,20 +57,7 @@
     help: () => { $("keys").open = !$("keys").open; },
     cancel: () => { $("note-box").hidden = true; },
   };
-  document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
-      if (e.key === "Escape") { t.blur(); actions.cancel(); }
-      if (e.key === "Enter" && t.id === "note") { e.preventDefault(); $("note-save").click(); }
-      return;
-    }
-    const b = cfg.keymap[e.key];
-    if (!b || !actions[b.action]) return;
-    if (t && t.tagName === "BUTTON" && e.key === "Enter") return;
-    e.preventDefault();
-    actions[b.action](b.arg);
-  });
+  window.reviewKeys(cfg.keymap, actions);
   document.querySelectorAll(".verdict-btn").forEach((b) => b.addEventListener("click", () => verdictKey(b.dataset.verdict)));
   $("note-save").addEventListener("click", () => {
     const n = $("note").value.trim(); if (!n) { $("note").focus(); return; }

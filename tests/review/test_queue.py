@@ -1,5 +1,7 @@
 """Image classes at intake, class and image verdicts, accepting a series, leases, assignment,
 progress, the gate, the intake hook and masks."""
+import re
+
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -29,9 +31,11 @@ def test_keymap_has_no_duplicate_key_and_build_refuses_one():
     # every verdict has a key, and the JS never hard-codes a key of its own
     assert {b[2] for b in keymap.BINDINGS if b[1] == "verdict"} == set(Verdict.Kind.values)
     actions = {b[1] for b in keymap.BINDINGS}
+    keys_js = open("static/js/review_keys.js").read()
+    assert "e.key ===" not in keys_js.replace('e.key === "Escape"', "").replace('e.key === "Enter"', "")
     for name, handled in (("static/js/review.js", actions), ("static/js/review_class.js", {"verdict", "take", "drill"})):
         js = open(name).read()
-        assert "e.key ===" not in js.replace('e.key === "Escape"', "").replace('e.key === "Enter"', "")
+        assert not re.search(r"\be\.key\b", js) and "reviewKeys(cfg.keymap" in js, f"{name} reads keys outside the key map"
         missing = [a for a in handled if f"{a}:" not in js and f"{a}," not in js and f"{a} }}" not in js]
         assert not missing, f"{name} has no handler for {missing}"
 
