@@ -11,7 +11,7 @@ transaction); with any other broker, or synchronous tasks, they are enqueued aft
 from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import F
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -74,7 +74,7 @@ def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
     """Put new images in their classes: `items` are (image, dataset or None) pairs, `likely` the
     ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
     rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, then one
-    UPDATE per class touched (its image count). Returns (series id, class id) of the classes."""
+    UPDATE per class touched (its image count, counted from the memberships). Returns (series id, class id) of the classes."""
     by_series: dict = {}
     for image, dataset in items:
         sig = classes.signature(dataset) if dataset is not None else _index_signature(image)
@@ -95,7 +95,10 @@ def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
     out = []
     for sid, _, g in groups:
         pk = ids[(sid, g.key)]
-        changes = {"image_count": F("image_count") + len(g.image_ids), "updated_at": timezone.now()}
+        # counted, not incremented, so an image already in its class is never counted twice
+        members = (ClassMember.objects.filter(image_class=OuterRef("pk")).order_by().values("image_class")
+                   .annotate(n=Count("pk")).values("n"))
+        changes = {"image_count": Subquery(members), "updated_at": timezone.now()}
         if likely and any(i in likely for i in g.image_ids):
             changes["likely_text"] = True
         ImageClass.objects.filter(pk=pk).update(**changes)
