@@ -118,3 +118,49 @@ def contact_sheet(stored_files: list[StoredFile]) -> bytes:
     data = render.encode_jpeg(sheet)
     _save(name, data)
     return data
+
+
+# --- class montages -------------------------------------------------------------------------------
+
+def montage_key(shas: list[str]) -> str:
+    """Digest of a class's member files (sorted): a new or corrected image makes a new montage."""
+    return sheet_key(sorted(shas))
+
+
+def montage_name(key: str) -> str:
+    return f"review/montage/{key[:2]}/{key}.jpg"
+
+
+def montage(stored_files: list[StoredFile]) -> tuple[bytes, str, int]:
+    """(jpeg, key, files that could not be used) for a class: max | mean | min of its images'
+    pixels (render.montage), cached under the digest of its files. Raises render.RenderError
+    when none of the files can be read."""
+    key = montage_key([s.sha256 for s in stored_files])
+    name = montage_name(key)
+    data = _cached(name)
+    if data is not None:
+        return data, key, 0
+    projection = render.Projection()
+    first, failed, fast = None, 0, None
+    for stored in stored_files:
+        try:
+            with stored.open() as fh:
+                data = fh.read()
+            quick = fast.pixels(data) if fast is not None else None
+            if quick is not None:  # a look-alike of the first file: no header parse (render.TrailingPixels)
+                arr, slope, intercept = quick
+                projection.add(arr, slope=slope, intercept=intercept)
+                continue
+            ds = render.read(data)
+            projection.add_dataset(ds)
+        except (render.RenderError, OSError, ValueError):
+            failed += 1
+            continue
+        if first is None:
+            first = ds
+            fast = render.TrailingPixels(ds, data) if not render.is_colour(ds) else None
+    if first is None:
+        raise render.RenderError(f"none of the {len(stored_files)} images could be read")
+    data = render.encode_jpeg(render.montage(projection, first))
+    _save(name, data)
+    return data, key, failed + projection.skipped

@@ -1,8 +1,9 @@
-"""The intake hook: a review row per series, then thumbnail and OCR tasks for the new images
-(per file for corrections; one task per series for each chunk intake takes).
+"""The intake hook: a review row per series, each new image in its equivalence class, then a
+task per series for each chunk intake takes (per file for corrections) that OCRs the images
+likely to carry text and renders the montage of each class touched.
 
-Nothing is rendered here. Per file it costs one SELECT (the series' review row, created by the
-first file of a series) and one queue insert per task: with django-q's ORM broker on our own
+Nothing is rendered here. Per chunk it costs a constant number of statements plus one UPDATE
+per class touched (see assign_classes), and one queue insert per task: with django-q's ORM broker on our own
 database the task rows are inserted inside the file's transaction (they commit, or vanish, with
 the file, and django-q does not reconnect to the database per task as it does outside a
 transaction); with any other broker, or synchronous tasks, they are enqueued after the commit.
@@ -10,11 +11,14 @@ transaction); with any other broker, or synchronous tasks, they are enqueued aft
 from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from curation.dicom import ocr
 
-from .models import SeriesReview
+from . import classes
+from .models import ClassMember, ImageClass, SeriesReview
 
 TAGS = {"(0028,0301)": "burned_in_annotation", "(0008,0008)": "image_type", "(0008,0064)": "conversion_type"}
 
@@ -54,9 +58,59 @@ def _enqueue(func: str, *args) -> None:
         transaction.on_commit(partial(async_task, func, *args))
 
 
-def on_ingest(*, submission, image, elements, replaced_file=None, **_):
+def _likely(image, series, elements) -> bool:
+    return ocr.likely_burned_in(modality=series.modality, sop_class_uid=image.sop_class_uid, **_signals(elements))
+
+
+def _index_signature(image) -> classes.Signature:
     series = image.series
-    likely = ocr.likely_burned_in(modality=series.modality, sop_class_uid=image.sop_class_uid, **_signals(elements))
+    return classes.index_signature(
+        modality=series.modality, sop_class_uid=image.sop_class_uid, rows=image.rows, columns=image.columns,
+        frames=image.number_of_frames, photometric=image.photometric_interpretation,
+        body_part=getattr(series, "body_part_examined", ""), has_position=bool(image.image_position_patient))
+
+
+def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
+    """Put new images in their classes: `items` are (image, dataset or None) pairs, `likely` the
+    ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
+    rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, then one
+    UPDATE per class touched (its image count, counted from the memberships). Returns (series id, class id) of the classes."""
+    by_series: dict = {}
+    for image, dataset in items:
+        sig = classes.signature(dataset) if dataset is not None else _index_signature(image)
+        by_series.setdefault((image.series_id, image.series.collection_id), []).append((image.pk, sig))
+    groups = []  # (series id, collection id, Group)
+    for (series_id, collection_id), entries in by_series.items():
+        groups.extend((series_id, collection_id, g) for g in classes.group(entries).values())
+    if not groups:
+        return []
+    ImageClass.objects.bulk_create(
+        [ImageClass(series_id=sid, collection_id=cid, key=g.key, geometry=g.geometry, attributes=g.attributes)
+         for sid, cid, g in groups], ignore_conflicts=True)
+    ids = {(sid, key): pk for pk, sid, key in ImageClass.objects.filter(
+        series_id__in={sid for sid, _, _ in groups}, key__in={g.key for _, _, g in groups}).values_list("pk", "series_id", "key")}
+    ClassMember.objects.bulk_create(
+        [ClassMember(image_id=image_id, image_class_id=ids[(sid, g.key)]) for sid, _, g in groups for image_id in g.image_ids],
+        ignore_conflicts=True)
+    out = []
+    for sid, _, g in groups:
+        pk = ids[(sid, g.key)]
+        # counted, not incremented, so an image already in its class is never counted twice
+        members = (ClassMember.objects.filter(image_class=OuterRef("pk")).order_by().values("image_class")
+                   .annotate(n=Count("pk")).values("n"))
+        changes = {"image_count": Subquery(members), "updated_at": timezone.now()}
+        if likely and any(i in likely for i in g.image_ids):
+            changes["likely_text"] = True
+        ImageClass.objects.filter(pk=pk).update(**changes)
+        out.append((sid, pk))
+    return out
+
+
+def on_ingest(*, submission, image, elements, replaced_file=None, dataset=None, **_):
+    """One file: a new image joins its class; a corrected one (new bytes) renews its class's
+    montage and, when it is likely to carry text, its OCR."""
+    series = image.series
+    likely = _likely(image, series, elements)
     flagged = SeriesReview.objects.filter(series_id=series.pk).values_list("likely_text", flat=True).first()
     if flagged is None:
         SeriesReview.objects.bulk_create(
@@ -64,28 +118,35 @@ def on_ingest(*, submission, image, elements, replaced_file=None, **_):
             ignore_conflicts=True)
     if likely and not flagged:
         SeriesReview.objects.filter(series_id=series.pk, likely_text=False).update(likely_text=True)
-    _enqueue("curation.review.tasks.render_thumbnail", image.pk)
-    if likely:
-        _enqueue("curation.review.tasks.detect_text", image.pk)
+    class_id = ClassMember.objects.filter(image_id=image.pk).values_list("image_class_id", flat=True).first()
+    if class_id is None:
+        class_id = assign_classes([(image, dataset)], {image.pk} if likely else frozenset())[0][1]
+    elif likely:
+        ImageClass.objects.filter(pk=class_id, likely_text=False).update(likely_text=True)
+    _enqueue("curation.review.tasks.review_chunk", [class_id], [image.pk] if likely else [])
 
 
 def on_ingest_many(*, submission, entries):
-    """A chunk of new files: the review rows of its series in one INSERT, and one task per series
-    that renders the chunk's thumbnails of that series (and OCRs the images likely to carry text)."""
+    """A chunk of new files: the review rows of its series in one INSERT, its images in their
+    classes (assign_classes), and one task per series that OCRs the images likely to carry text
+    and renders the montage of each class the chunk touched. Thumbnails are rendered on demand."""
     by_series: dict = {}
+    likely = set()
     for entry in entries:
         image = entry.image
         series = image.series
-        likely = ocr.likely_burned_in(modality=series.modality, sop_class_uid=image.sop_class_uid, **_signals(entry.elements))
-        row = by_series.setdefault(series.pk, {"collection_id": series.collection_id, "images": [], "ocr": []})
-        row["images"].append(image.pk)
-        if likely:
+        row = by_series.setdefault(series.pk, {"collection_id": series.collection_id, "ocr": []})
+        if _likely(image, series, entry.elements):
             row["ocr"].append(image.pk)
+            likely.add(image.pk)
     SeriesReview.objects.bulk_create(
         [SeriesReview(series_id=pk, collection_id=row["collection_id"], likely_text=bool(row["ocr"]))
          for pk, row in by_series.items()], ignore_conflicts=True)
     flagged = [pk for pk, row in by_series.items() if row["ocr"]]
     if flagged:
         SeriesReview.objects.filter(series_id__in=flagged, likely_text=False).update(likely_text=True)
+    touched: dict = {}
+    for series_id, class_id in assign_classes([(e.image, e.dataset) for e in entries], likely):
+        touched.setdefault(series_id, []).append(class_id)
     for pk, row in by_series.items():
-        _enqueue("curation.review.tasks.render_images", row["images"], row["ocr"])
+        _enqueue("curation.review.tasks.review_chunk", touched.get(pk, []), row["ocr"])

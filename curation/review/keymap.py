@@ -7,11 +7,15 @@ KeyboardEvent.key) and a test checks the shipped list."""
 
 # (KeyboardEvent.key, action, argument, label shown on screen)
 BINDINGS: list[tuple[str, str, str, str]] = [
-    ("a", "verdict", "ok", "OK: no burned-in PHI, right body part; go to the next image"),
-    ("p", "verdict", "phi", "Burned-in PHI: draw a mask"),
-    ("b", "verdict", "wrong_body_part", "Wrong body part"),
-    ("c", "verdict", "corrupt", "Corrupt or unreadable"),
+    # verdicts (TCIA's set); on a class page they judge the whole class, in the viewer one image
+    ("a", "verdict", "ok", "Good: no burned-in text, the expected anatomy; go on"),
+    ("b", "verdict", "bad", "Bad (wrong body part, corrupt, not what the collection is about)"),
+    ("l", "verdict", "blank", "Blank: no image content"),
+    ("s", "verdict", "scout", "Scout / localizer"),
     ("o", "verdict", "other", "Other (asks for a note)"),
+    ("p", "verdict", "phi", "Flag for masking: burned-in text (in the viewer: draw the mask)"),
+    ("c", "take", "", "Take this class: your 15-minute lease starts now"),
+    ("d", "drill", "", "Drill down: review this class image by image"),
     ("ArrowDown", "slice", "1", "Next image (also the mouse wheel)"),
     ("ArrowRight", "slice", "1", "Next image"),
     ("j", "slice", "1", "Next image"),

@@ -1,5 +1,5 @@
-"""Review queue services: verdicts (append-only), accepting a series, claims (leases),
-assignment, progress, and pixel masks for burned-in PHI (through the corrections primitive).
+"""Review queue services: image classes (the review tasks), class and image verdicts
+(append-only), accepting a series, leases taken by the curator, assignment, progress, and pixel masks for burned-in PHI (through the corrections primitive).
 
 Every decision is audited in the transaction that records it."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.utils import timezone
 from collections_app.models import Collection, Image, Series
 from tcia.core.audit import log
 
-from .models import SeriesReview, Verdict
+from .models import ClassVerdict, ImageClass, SeriesReview, Verdict
 
 LEASE = timedelta(minutes=15)
 
@@ -25,10 +25,10 @@ class ReviewError(Exception):
 
 
 class ClaimedByOther(ReviewError):
-    def __init__(self, review: SeriesReview):
-        self.review = review
-        who = review.claimed_by.get_username() if review.claimed_by else "someone"
-        super().__init__(f"Series is being reviewed by {who} until {review.lease_expires_at:%H:%M}.")
+    def __init__(self, image_class: ImageClass):
+        self.image_class = image_class
+        who = image_class.claimed_by.get_username() if image_class.claimed_by else "someone"
+        super().__init__(f"This image class is being reviewed by {who} until {image_class.lease_expires_at:%H:%M} UTC.")
 
 
 class AssignedToOther(ReviewError):
@@ -39,7 +39,7 @@ class StaleCount(ReviewError):
     pass
 
 
-# --- series rows and progress -------------------------------------------------------------------
+# --- series rows, classes and progress ------------------------------------------------------------
 
 def review_for(series: Series) -> SeriesReview:
     review, _ = SeriesReview.objects.get_or_create(series=series, defaults={"collection_id": series.collection_id})
@@ -47,19 +47,37 @@ def review_for(series: Series) -> SeriesReview:
 
 
 def ensure_reviews(collection: Collection) -> None:
-    """A review row for every series of the collection (series from before this app existed)."""
+    """A review row for every series of the collection and a class for every image (series and
+    images from before this app, or before classes, existed: classes then come from the index)."""
     have = set(SeriesReview.objects.filter(collection=collection).values_list("series_id", flat=True))
     missing = [SeriesReview(series_id=pk, collection=collection)
                for pk in Series.objects.filter(collection=collection).values_list("pk", flat=True) if pk not in have]
     if missing:
         SeriesReview.objects.bulk_create(missing, ignore_conflicts=True)
+    loose = (Image.objects.filter(series__collection=collection, review_class__isnull=True)
+             .select_related("series").order_by("pk"))
+    if loose.exists():
+        from . import hooks
+
+        with transaction.atomic():
+            touched = hooks.assign_classes([(im, None) for im in loose.iterator(chunk_size=2000)])
+        for series_id in {sid for sid, _ in touched}:
+            refresh_counts(series_id)
 
 
 def refresh_counts(series_id: int) -> None:
+    """Reviewed and flagged counts of the series and of each of its classes."""
     counts = Verdict.objects.filter(series_id=series_id, current=True).aggregate(
         reviewed=Count("id"), flagged=Count("id", filter=~Q(verdict=Verdict.Kind.OK)))
     SeriesReview.objects.filter(series_id=series_id).update(
         reviewed=counts["reviewed"], flagged=counts["flagged"], updated_at=timezone.now())
+    per_class = {row["image__review_class__image_class"]: row for row in (
+        Verdict.objects.filter(series_id=series_id, current=True).values("image__review_class__image_class")
+        .annotate(reviewed=Count("id"), flagged=Count("id", filter=~Q(verdict=Verdict.Kind.OK))))}
+    for cls in ImageClass.objects.filter(series_id=series_id).only("pk", "reviewed", "flagged"):
+        row = per_class.get(cls.pk, {"reviewed": 0, "flagged": 0})
+        if (cls.reviewed, cls.flagged) != (row["reviewed"], row["flagged"]):
+            ImageClass.objects.filter(pk=cls.pk).update(reviewed=row["reviewed"], flagged=row["flagged"])
 
 
 @dataclass(frozen=True)
@@ -90,27 +108,55 @@ def collection_progress(collection: Collection) -> Progress:
     return Progress(agg["r"] or 0, total)
 
 
+def class_progress(collection: Collection) -> Progress:
+    """Classes whose every image has a verdict, of the collection's classes with images."""
+    classes = ImageClass.objects.filter(collection=collection, image_count__gt=0)
+    return Progress(classes.filter(reviewed__gte=F("image_count")).count(), classes.count())
+
+
+def class_images(image_class: ImageClass):
+    return Image.objects.filter(review_class__image_class=image_class).order_by("instance_number", "pk")
+
+
 # --- verdicts -----------------------------------------------------------------------------------
 
-def _lease_ok(review: SeriesReview, user) -> None:
+def _holder_ok(cls: ImageClass, user) -> None:
     now = timezone.now()
-    if review.claimed_by_id and review.claimed_by_id != user.pk and review.lease_expires_at and review.lease_expires_at > now:
-        raise ClaimedByOther(review)
-    if review.assigned_to_id and review.assigned_to_id != user.pk:
-        raise AssignedToOther(f"Series is assigned to {review.assigned_to.get_username()}.")
+    if cls.claimed_by_id and cls.claimed_by_id != user.pk and cls.lease_expires_at and cls.lease_expires_at > now:
+        raise ClaimedByOther(cls)
+    if cls.assigned_to_id and cls.assigned_to_id != user.pk:
+        raise AssignedToOther(f"Class is assigned to {cls.assigned_to.get_username()}.")
 
 
-def record_verdict(*, image: Image, verdict: str, actor, note: str = "", masked_by=None) -> Verdict:
-    """Record a verdict; an earlier current verdict on the image is superseded (kept, flag cleared)."""
+def _classes_of(images) -> list[ImageClass]:
+    return list(ImageClass.objects.filter(members__image__in=images).distinct().select_related("claimed_by", "assigned_to"))
+
+
+def _lease_ok_for(images, user) -> list[ImageClass]:
+    """Refuse when another curator holds (or is assigned) a class of these images."""
+    classes = _classes_of(images)
+    for cls in classes:
+        _holder_ok(cls, user)
+    return classes
+
+
+def _check_kind(verdict: str, note: str) -> str:
     if verdict not in Verdict.Kind.values:
         raise ReviewError(f"Unknown verdict {verdict!r}.")
     note = (note or "").strip()
     if verdict == Verdict.Kind.OTHER and not note:
         raise ReviewError("A verdict of 'other' needs a note saying what is wrong.")
+    return note
+
+
+def record_verdict(*, image: Image, verdict: str, actor, note: str = "", masked_by=None) -> Verdict:
+    """Record a verdict on one image (a drill-down); an earlier current verdict on the image is
+    superseded (kept, flag cleared)."""
+    note = _check_kind(verdict, note)
     series = image.series
     with transaction.atomic():
-        review = review_for(series)
-        _lease_ok(review, actor)
+        review_for(series)
+        classes = _lease_ok_for([image.pk], actor)
         previous = (Verdict.objects.select_for_update().filter(image=image, current=True).first())
         if previous is not None:
             Verdict.objects.filter(pk=previous.pk).update(current=False)
@@ -124,7 +170,41 @@ def record_verdict(*, image: Image, verdict: str, actor, note: str = "", masked_
             supersedes=(previous.pk if previous else None), previous_verdict=(previous.verdict if previous else None),
             masked_by=(masked_by.pk if masked_by else None))
         refresh_counts(series.pk)
-        _extend(review, actor)
+        for cls in classes:
+            _extend(cls, actor)
+    return row
+
+
+def record_class_verdict(*, image_class: ImageClass, verdict: str, actor, note: str = "") -> ClassVerdict:
+    """A verdict on a whole class: kept (append-only, the earlier one superseded) and written as
+    a verdict on each of its images, superseding theirs, in one transaction."""
+    note = _check_kind(verdict, note)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        cls = ImageClass.objects.select_related("claimed_by", "assigned_to", "series").get(pk=image_class.pk)
+        _holder_ok(cls, actor)
+        images = list(class_images(cls).select_related("stored_file"))
+        if not images:
+            raise ReviewError("The class has no images.")
+        previous = ClassVerdict.objects.select_for_update().filter(image_class=cls, current=True).first()
+        if previous is not None:
+            ClassVerdict.objects.filter(pk=previous.pk).update(current=False)
+        row = ClassVerdict.objects.create(
+            image_class=cls, collection_id=cls.collection_id, verdict=verdict, note=note, images=len(images),
+            montage_key=cls.montage_key, supersedes=previous, actor=user)
+        ids = [im.pk for im in images]
+        earlier = dict(Verdict.objects.filter(image_id__in=ids, current=True).values_list("image_id", "pk"))
+        Verdict.objects.filter(pk__in=earlier.values()).update(current=False)
+        Verdict.objects.bulk_create([
+            Verdict(image=im, series_id=cls.series_id, collection_id=cls.collection_id, stored_file_id=im.stored_file_id,
+                    verdict=verdict, note=note, supersedes_id=earlier.get(im.pk), class_verdict=row, actor=user)
+            for im in images])
+        log("review.class_verdict", actor=actor, obj=row, reason=note, verdict=verdict, image_class=cls.pk,
+            series=cls.series.series_instance_uid, images=len(images), montage=cls.montage_key,
+            superseded_images=len(earlier), supersedes=(previous.pk if previous else None),
+            previous_verdict=(previous.verdict if previous else None))
+        refresh_counts(cls.series_id)
+        _extend(cls, actor)
     return row
 
 
@@ -133,11 +213,11 @@ def unreviewed_images(series: Series):
 
 
 def accept_series(*, series: Series, actor, expected: int) -> int:
-    """Mark every image of the series without a verdict OK. `expected` is the count the curator
+    """Mark every image of the series without a verdict Good. `expected` is the count the curator
     confirmed; if images arrived or were reviewed meanwhile, nothing is recorded."""
     with transaction.atomic():
-        review = review_for(series)
-        _lease_ok(review, actor)
+        review_for(series)
+        classes = _lease_ok_for(series.images.values("pk"), actor)
         images = list(unreviewed_images(series).select_related("stored_file").select_for_update(of=("self",))
                       if connection.features.has_select_for_update_of else unreviewed_images(series).select_related("stored_file"))
         if len(images) != expected:
@@ -153,7 +233,8 @@ def accept_series(*, series: Series, actor, expected: int) -> int:
         log("review.accept_series", actor=actor, obj=series, count=len(images),
             series=series.series_instance_uid, images=[im.sop_instance_uid for im in images[:2000]])
         refresh_counts(series.pk)
-        _extend(review, actor)
+        for cls in classes:
+            _extend(cls, actor)
     return len(images)
 
 
@@ -161,64 +242,76 @@ def history(image: Image):
     return Verdict.objects.filter(image=image).select_related("actor", "masked_by").order_by("-created_at", "-id")
 
 
-# --- claims and assignment ------------------------------------------------------------------------
+# --- leases and assignment ------------------------------------------------------------------------
+#
+# A lease starts when the curator takes a class (a key or a click: a POST), never when a page
+# opens; it is renewed by working on the class (a verdict) or by a page that already holds it.
 
 def _free(user, now):
     return Q(claimed_by__isnull=True) | Q(lease_expires_at__lt=now) | Q(claimed_by=user)
 
 
-def _extend(review: SeriesReview, user) -> None:
-    """Holding a series is renewed by working on it."""
-    SeriesReview.objects.filter(pk=review.pk, claimed_by=user).update(lease_expires_at=timezone.now() + LEASE)
+def _extend(cls: ImageClass, user) -> None:
+    """Holding a class is renewed by working on it (only by the curator who holds it)."""
+    ImageClass.objects.filter(pk=cls.pk, claimed_by=user).update(lease_expires_at=timezone.now() + LEASE)
 
 
-def claim(*, series: Series, user, lease: timedelta = LEASE) -> SeriesReview:
-    """Take (or renew) the lease on one series. A conditional UPDATE makes this exclusive on every
-    database: the row changes only while it is free, expired or already ours."""
-    review = review_for(series)
+def renew(*, image_class: ImageClass, user) -> ImageClass | None:
+    """Renew a lease the curator holds; None when they do not hold it (nothing is taken)."""
     now = timezone.now()
-    won = (SeriesReview.objects.filter(pk=review.pk).filter(_free(user, now))
+    won = (ImageClass.objects.filter(pk=image_class.pk, claimed_by=user, lease_expires_at__gte=now)
+           .update(lease_expires_at=now + LEASE))
+    return ImageClass.objects.get(pk=image_class.pk) if won else None
+
+
+def claim(*, image_class: ImageClass, user, lease: timedelta = LEASE) -> ImageClass:
+    """Take (or renew) the lease on one class. A conditional UPDATE makes this exclusive on every
+    database: the row changes only while it is free, expired or already ours."""
+    now = timezone.now()
+    won = (ImageClass.objects.filter(pk=image_class.pk).filter(_free(user, now))
            .filter(Q(assigned_to__isnull=True) | Q(assigned_to=user))
            .update(claimed_by=user, lease_expires_at=now + lease))
-    review.refresh_from_db()
+    cls = ImageClass.objects.select_related("claimed_by", "assigned_to").get(pk=image_class.pk)
     if not won:
-        if review.assigned_to_id and review.assigned_to_id != user.pk:
-            raise AssignedToOther(f"Series is assigned to {review.assigned_to.get_username()}.")
-        raise ClaimedByOther(review)
-    return review
+        if cls.assigned_to_id and cls.assigned_to_id != user.pk:
+            raise AssignedToOther(f"Class is assigned to {cls.assigned_to.get_username()}.")
+        raise ClaimedByOther(cls)
+    log("review.take", actor=user, obj=cls, image_class=cls.pk, series=cls.series_id)
+    return cls
+
+
+QUEUE_ORDER = ("-text_images", "-likely_text", "-image_count", "series__subject__patient_id", "series__series_number",
+               "series_id", "pk")
 
 
 def queue(collection: Collection | None = None):
-    """Series in review order: assigned and likely-text series first, then by subject."""
-    qs = SeriesReview.objects.select_related("series", "series__subject", "claimed_by", "assigned_to", "collection")
+    """Classes in review order: those where OCR found text, then those likely to carry text
+    (ultrasound, screen captures, BurnedInAnnotation YES), then by size, largest first."""
+    qs = (ImageClass.objects.filter(image_count__gt=0)
+          .select_related("series", "series__subject", "claimed_by", "assigned_to", "collection"))
     if collection is not None:
         qs = qs.filter(collection=collection)
-    return qs.order_by("-text_images", "-likely_text", "series__subject__patient_id", "series__series_number", "series_id")
+    return qs.order_by(*QUEUE_ORDER)
 
 
-def claim_next(*, user, collection: Collection | None = None, lease: timedelta = LEASE) -> SeriesReview | None:
-    """The next series this curator should review, claimed. Never one another curator holds.
+def claim_next(*, user, collection: Collection | None = None, lease: timedelta = LEASE) -> ImageClass | None:
+    """The next class this curator should review, taken. Never one another curator holds.
 
     On PostgreSQL candidates are read with SELECT … FOR UPDATE SKIP LOCKED, so two curators
-    asking at once walk past each other's rows instead of waiting; the conditional UPDATE in
-    `claim` is what guarantees exclusivity (and the only guard on SQLite, whose writes are
-    serialised anyway)."""
+    asking at once walk past each other's rows instead of waiting; the conditional UPDATE is what
+    guarantees exclusivity (and the only guard on SQLite, whose writes are serialised anyway)."""
     if collection is not None:
         ensure_reviews(collection)
     now = timezone.now()
-    # a series the curator already holds comes first
-    mine = queue(collection).filter(claimed_by=user, lease_expires_at__gte=now, reviewed__lt=F("series__image_count")).first()
+    todo = queue(collection).filter(reviewed__lt=F("image_count"))
+    # a class the curator already holds comes first
+    mine = todo.filter(claimed_by=user, lease_expires_at__gte=now).first()
     if mine is not None:
         _extend(mine, user)
         mine.refresh_from_db()
         return mine
-    base = (queue(collection).filter(_free(user, now))
-            .filter(Q(assigned_to__isnull=True) | Q(assigned_to=user))
-            .filter(reviewed__lt=F("series__image_count")))
-    base = base.order_by(
-        # series assigned to this curator before unassigned ones
-        F("assigned_to").desc(nulls_last=True), "-text_images", "-likely_text", "series__subject__patient_id",
-        "series__series_number", "series_id")
+    base = (todo.filter(_free(user, now)).filter(Q(assigned_to__isnull=True) | Q(assigned_to=user))
+            .order_by(F("assigned_to").desc(nulls_last=True), *QUEUE_ORDER))  # assigned to this curator first
     skip_locked = connection.features.has_select_for_update_skip_locked
     for _ in range(50):
         # SQLite: no transaction around read-then-write (a deferred transaction that upgrades its
@@ -228,31 +321,31 @@ def claim_next(*, user, collection: Collection | None = None, lease: timedelta =
             pick = candidates.first()
             if pick is None:
                 return None
-            won = (SeriesReview.objects.filter(pk=pick.pk).filter(_free(user, timezone.now()))
+            won = (ImageClass.objects.filter(pk=pick.pk).filter(_free(user, timezone.now()))
                    .filter(Q(assigned_to__isnull=True) | Q(assigned_to=user))
                    .update(claimed_by=user, lease_expires_at=timezone.now() + lease))
         if won:
             pick.refresh_from_db()
-            log("review.claim", actor=user, obj=pick.series, series=pick.series.series_instance_uid)
+            log("review.take", actor=user, obj=pick, image_class=pick.pk, series=pick.series.series_instance_uid)
             return pick
     return None
 
 
-def release(*, series: Series, user) -> None:
-    SeriesReview.objects.filter(series=series, claimed_by=user).update(claimed_by=None, lease_expires_at=None)
+def release(*, image_class: ImageClass, user) -> None:
+    ImageClass.objects.filter(pk=image_class.pk, claimed_by=user).update(claimed_by=None, lease_expires_at=None)
 
 
-def assign(*, series: Series, assignee, actor) -> SeriesReview:
+def assign(*, image_class: ImageClass, assignee, actor) -> ImageClass:
     with transaction.atomic():
-        review = review_for(series)
-        before = review.assigned_to.get_username() if review.assigned_to else None
-        SeriesReview.objects.filter(pk=review.pk).update(assigned_to=assignee)
-        if assignee is not None and review.claimed_by_id and review.claimed_by_id != assignee.pk:
-            SeriesReview.objects.filter(pk=review.pk).update(claimed_by=None, lease_expires_at=None)
-        log("review.assign", actor=actor, obj=series, assigned_to=assignee.get_username() if assignee else None,
+        cls = ImageClass.objects.select_related("assigned_to").get(pk=image_class.pk)
+        before = cls.assigned_to.get_username() if cls.assigned_to else None
+        ImageClass.objects.filter(pk=cls.pk).update(assigned_to=assignee)
+        if assignee is not None and cls.claimed_by_id and cls.claimed_by_id != assignee.pk:
+            ImageClass.objects.filter(pk=cls.pk).update(claimed_by=None, lease_expires_at=None)
+        log("review.assign", actor=actor, obj=cls, assigned_to=assignee.get_username() if assignee else None,
             previously=before)
-        review.refresh_from_db()
-    return review
+        cls.refresh_from_db()
+    return cls
 
 
 # --- pixel masks for burned-in PHI ----------------------------------------------------------------
@@ -329,7 +422,7 @@ def apply_mask(*, image: Image, rects, scope: str, actor, reason: str, save_rule
         raise ReviewError(f"Unknown scope {scope!r}.")
     reason = (reason or "").strip() or "Burned-in PHI found in visual review"
     series = image.series
-    _lease_ok(review_for(series), actor)
+    _lease_ok_for([image.pk], actor)
     text = rects_text(rects)
 
     def mutate(ds, _image):

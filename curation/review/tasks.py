@@ -1,4 +1,5 @@
-"""Review tasks: thumbnail rendering and OCR of likely burned-in text, enqueued at intake.
+"""Review tasks: OCR of likely burned-in text and the projection montage of each image class,
+enqueued at intake; thumbnails (rendered on demand by the pages, or here for old queued tasks).
 Tasks take primary keys and are safe to run twice."""
 import logging
 
@@ -9,7 +10,7 @@ from collections_app.models import Image
 from curation.dicom import ocr, render
 
 from . import derived
-from .models import SeriesReview, TextDetection
+from .models import ImageClass, SeriesReview, TextDetection
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,38 @@ def render_images(image_ids: list, ocr_ids: list = ()) -> int:
     for pk in ocr_ids:
         detect_text(pk)
     return rendered
+
+
+def review_chunk(class_ids: list, ocr_ids: list = ()) -> int:
+    """What intake queues per series per chunk: OCR of the images likely to carry text (so the
+    queue order knows where text is), then the montage of each class the chunk touched.
+    Returns montages rendered."""
+    for pk in ocr_ids:
+        detect_text(pk)
+    return sum(1 for pk in class_ids if render_class(pk))
+
+
+def render_class(class_id: int) -> bool:
+    """Render (or find cached) the max | mean | min montage of a class and record which files it
+    shows. False when the class is gone or none of its images can be read."""
+    cls = ImageClass.objects.filter(pk=class_id).first()
+    if cls is None:
+        return False
+    from collections_app.models import StoredFile
+
+    stored = list(StoredFile.objects.filter(images__review_class__image_class_id=class_id)
+                  .order_by("images__instance_number", "images__pk"))
+    if not stored:
+        return False
+    try:
+        _data, key, unusable = derived.montage(stored)
+    except render.RenderError as exc:
+        logger.info("montage of class %s: %s", class_id, exc)
+        ImageClass.objects.filter(pk=class_id).update(montage_key="", montage_error=str(exc)[:300])
+        return False
+    error = f"{unusable} of {len(stored)} images could not be read or differ in size" if unusable else ""
+    ImageClass.objects.filter(pk=class_id).update(montage_key=key, montage_error=error)
+    return True
 
 
 def detect_text(image_id: int) -> int:
@@ -66,3 +99,8 @@ def refresh_text_count(series_id: int) -> None:
     n = (TextDetection.objects.filter(image__series_id=series_id, stored_file_id=F("image__stored_file_id"))
          .exclude(boxes=[]).aggregate(n=Count("image", distinct=True))["n"])
     SeriesReview.objects.filter(series_id=series_id).update(text_images=n or 0)
+    per_class = dict(TextDetection.objects.filter(image__series_id=series_id, stored_file_id=F("image__stored_file_id"))
+                     .exclude(boxes=[]).values("image__review_class__image_class")
+                     .annotate(n=Count("image", distinct=True)).values_list("image__review_class__image_class", "n"))
+    for cls_id in ImageClass.objects.filter(series_id=series_id).values_list("pk", flat=True):
+        ImageClass.objects.filter(pk=cls_id).update(text_images=per_class.get(cls_id, 0))

@@ -1,5 +1,6 @@
-"""Review queue pages (curators only; anyone else gets a 404): the queue, a collection's series,
-the thumbnail grid of a series, the single-image viewer, and the JSON/image endpoints it uses."""
+"""Review queue pages (curators only; anyone else gets a 404): the queue, a collection's image
+classes, a class with its montage (the review task), the drill-down thumbnail grid and
+single-image viewer of a series or class, and the JSON/image endpoints they use."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from collections_app.models import Collection, Image, Series, Status, StoredFile
@@ -19,11 +21,12 @@ from tcia.core.permissions import curator_required
 from tcia.core.params import MAX_INT, int_param
 from tcia.core.redirects import redirect_next
 
-from . import derived, keymap, services
+from . import classes, derived, keymap, services
 from .gates import gate
-from .models import SeriesReview, TextDetection, Verdict
+from .models import ImageClass, TextDetection, Verdict
 
 PAGE = 100
+CLASS_PAGE = 500  # classes listed on a collection page (the queue is worked with "take next")
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
@@ -53,8 +56,9 @@ def queue(request):
     for c in collections.order_by("title"):
         p = services.collection_progress(c)
         if p.total:
-            rows.append((c, p))
-    mine = services.queue().filter(claimed_by=request.user).exclude(lease_expires_at__isnull=True)
+            rows.append((c, p, services.class_progress(c)))
+    now = timezone.now()
+    mine = services.queue().filter(claimed_by=request.user, lease_expires_at__gte=now)
     assigned = services.queue().filter(assigned_to=request.user)
     return render(request, "review/queue.html", {"rows": rows, "mine": mine, "assigned": assigned})
 
@@ -63,10 +67,12 @@ def queue(request):
 def collection(request, slug):
     coll = get_object_or_404(Collection, slug=slug)
     services.ensure_reviews(coll)
-    reviews = list(services.queue(coll))
+    classes = list(services.queue(coll)[:CLASS_PAGE])
+    class_progress = services.class_progress(coll)
     return render(request, "review/collection.html", {
-        "collection": coll, "reviews": reviews, "progress": services.collection_progress(coll),
-        "curators": _curators(), "gate": gate(coll),
+        "collection": coll, "classes": classes, "progress": services.collection_progress(coll),
+        "class_progress": class_progress, "curators": _curators(), "gate": gate(coll),
+        "now": timezone.now(), "more": max(0, class_progress.total - len(classes)),
     })
 
 
@@ -74,52 +80,188 @@ def collection(request, slug):
 @require_POST
 def claim_next(request, slug):
     coll = get_object_or_404(Collection, slug=slug)
-    review = services.claim_next(user=request.user, collection=coll)
-    if review is None:
-        messages.info(request, "Nothing left to claim in this collection: every series is reviewed, held or assigned.")
+    cls = services.claim_next(user=request.user, collection=coll)
+    if cls is None:
+        messages.info(request, "Nothing left to take in this collection: every image class is reviewed, held or assigned.")
         return redirect("curation:review:collection", slug=slug)
-    return redirect("curation:review:series", pk=review.series_id)
+    return redirect("curation:review:image_class", pk=cls.pk)
+
+
+def _wants_json(request) -> bool:
+    return request.content_type == "application/json" or "application/json" in request.headers.get("Accept", "")
+
+
+# --- image classes (the review tasks) --------------------------------------------------------------
+
+def _holder_message(cls: ImageClass, user) -> str:
+    """Why this curator cannot record verdicts on the class now ('' if they can)."""
+    try:
+        services._holder_ok(cls, user)
+    except services.ReviewError as exc:
+        return str(exc)
+    return ""
+
+
+def _class_context(cls: ImageClass, user) -> dict:
+    series = cls.series
+    coll = series.collection
+    now = timezone.now()
+    held = bool(cls.claimed_by_id == user.pk and cls.lease_expires_at and cls.lease_expires_at >= now)
+    current = cls.verdicts.filter(current=True).select_related("actor").first()
+    attributes = [(label, cls.attributes.get(kw, "")) for kw, label in classes.ATTRIBUTES if cls.attributes.get(kw, "")]
+    return {
+        "cls": cls, "series": series, "collection": coll, "held": held, "held_by_other": _holder_message(cls, user),
+        "current": current, "attributes": attributes, "geometry": classes.GEOMETRY_LABELS.get(cls.geometry, cls.geometry),
+        "anatomic_sites": list(coll.anatomic_sites.all()), "series_progress": services.series_progress(series),
+        "collection_progress": services.collection_progress(coll), "class_progress": services.class_progress(coll),
+        "findings": _findings(series),
+    }
+
+
+@curator_required
+def image_class(request, pk):
+    """One class: its montage (max | mean | min), facts and verdict keys. Opening it takes nothing:
+    the curator takes it with a key or a click."""
+    cls = get_object_or_404(ImageClass.objects.select_related("series", "series__collection", "series__subject",
+                                                              "claimed_by", "assigned_to"), pk=pk)
+    ctx = _class_context(cls, request.user)
+    config = {
+        "keymap": keymap.KEYMAP, "verdicts": dict(Verdict.Kind.choices), "held": ctx["held"],
+        "urls": {"take": reverse("curation:review:take", args=[cls.pk]),
+                 "verdict": reverse("curation:review:class_verdict", args=[cls.pk]),
+                 "drill": reverse("curation:review:viewer", args=[cls.series_id]) + f"?cls={cls.pk}",
+                 "collection": reverse("curation:review:collection", args=[ctx["collection"].slug])},
+    }
+    ctx.update({
+        "config": config, "keys": keymap.help_rows(), "curators": _curators(),
+        "verdict_buttons": [(k, label, keymap.key_for("verdict", k)) for k, label in Verdict.Kind.choices],
+        "take_key": keymap.key_for("take"), "drill_key": keymap.key_for("drill"),
+        "montage_url": reverse("curation:review:montage", args=[cls.pk]) + (f"?v={cls.montage_key}" if cls.montage_key else ""),
+        "drill_url": config["urls"]["drill"],
+        "grid_url": reverse("curation:review:series", args=[cls.series_id]) + f"?cls={cls.pk}",
+    })
+    return render(request, "review/class.html", ctx)
+
+
+@curator_required
+@require_POST
+def take(request, pk):
+    cls = get_object_or_404(ImageClass, pk=pk)
+    try:
+        cls = services.claim(image_class=cls, user=request.user)
+    except services.ReviewError as exc:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "error": str(exc)}, status=409)
+        messages.error(request, str(exc))
+    else:
+        if _wants_json(request):
+            return JsonResponse({"ok": True, "expires": cls.lease_expires_at.isoformat()})
+        messages.success(request, f"You hold this class until {cls.lease_expires_at:%H:%M} UTC.")
+    return redirect("curation:review:image_class", pk=pk)
+
+
+@curator_required
+@require_POST
+def class_verdict(request, pk):
+    """A verdict on the whole class; with `next`, the next class is taken in the same request
+    (the curator's key press is what takes it) and its address returned."""
+    cls = get_object_or_404(ImageClass.objects.select_related("series", "series__collection"), pk=pk)
+    body = _json_body(request) if request.content_type == "application/json" else request.POST
+    try:
+        row = services.record_class_verdict(image_class=cls, verdict=str(body.get("verdict", "")),
+                                            note=str(body.get("note", "")), actor=request.user)
+    except services.ReviewError as exc:
+        if not _wants_json(request):
+            messages.error(request, str(exc))
+            return redirect("curation:review:image_class", pk=pk)
+        return JsonResponse({"ok": False, "error": str(exc)}, status=409)
+    coll = cls.series.collection
+    out = {"ok": True, "verdict": row.verdict, "images": row.images, "supersedes": row.supersedes_id,
+           "progress": {"images": str(services.collection_progress(coll)), "classes": str(services.class_progress(coll))}}
+    if body.get("next"):
+        nxt = services.claim_next(user=request.user, collection=coll)
+        out["next"] = (reverse("curation:review:image_class", args=[nxt.pk]) if nxt
+                       else reverse("curation:review:collection", args=[coll.slug]))
+    if not _wants_json(request):
+        messages.success(request, f"{row.get_verdict_display()} recorded for {row.images} image{'s' if row.images != 1 else ''}.")
+        return redirect(out.get("next") or reverse("curation:review:image_class", args=[pk]))
+    return JsonResponse(out)
 
 
 @curator_required
 @require_POST
 def release(request, pk):
-    series = get_object_or_404(Series, pk=pk)
-    services.release(series=series, user=request.user)
-    messages.success(request, "Series released.")
-    return redirect("curation:review:collection", slug=series.collection.slug)
+    cls = get_object_or_404(ImageClass.objects.select_related("collection"), pk=pk)
+    services.release(image_class=cls, user=request.user)
+    messages.success(request, "Class released.")
+    return redirect("curation:review:collection", slug=cls.collection.slug)
 
 
 @curator_required
 @require_POST
 def assign(request, pk):
-    series = get_object_or_404(Series, pk=pk)
+    cls = get_object_or_404(ImageClass.objects.select_related("collection"), pk=pk)
     username = request.POST.get("assignee", "")
     assignee = _curators().filter(username=username).first() if username else None
     if username and assignee is None:
         raise Http404("No such curator")
-    services.assign(series=series, assignee=assignee, actor=request.user)
-    messages.success(request, f"Series {series.series_number or series.pk} assigned to {assignee or 'nobody'}.")
-    return redirect_next(request, reverse("curation:review:collection", args=[series.collection.slug]))
+    services.assign(image_class=cls, assignee=assignee, actor=request.user)
+    messages.success(request, f"Class {cls.pk} assigned to {assignee or 'nobody'}.")
+    return redirect_next(request, reverse("curation:review:collection", args=[cls.collection.slug]))
 
+
+@curator_required
+def montage(request, pk):
+    """The class montage (rendered by the intake task; here on demand when missing)."""
+    cls = get_object_or_404(ImageClass, pk=pk)
+    stored = list(StoredFile.objects.filter(images__review_class__image_class=cls))
+    if not stored:
+        raise Http404("the class has no images")
+    key = derived.montage_key([s.sha256 for s in stored])
+    response = _file_or_bytes(derived.montage_name(key))
+    if response is None:
+        try:
+            data, key, _ = derived.montage(stored)
+        except dicom_render.RenderError as exc:
+            return _unreadable(str(exc))
+        if key != cls.montage_key:
+            ImageClass.objects.filter(pk=cls.pk).update(montage_key=key)
+        response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-cache"  # the class may gain images; the name is per member set
+    return response
+
+
+# --- drill-down: a series (or one class of it) image by image ----------------------------------------
 
 @curator_required
 @require_POST
 def lease(request, pk):
+    """Renew the leases this curator already holds on classes of the series (the viewer pings
+    while open). Nothing is taken here: a page left open never reserves anything by itself."""
     series = get_object_or_404(Series, pk=pk)
-    try:
-        review = services.claim(series=series, user=request.user)
-    except services.ReviewError as exc:
-        return JsonResponse({"ok": False, "error": str(exc)}, status=409)
-    return JsonResponse({"ok": True, "expires": review.lease_expires_at.isoformat()})
+    now = timezone.now()
+    held = ImageClass.objects.filter(series=series, claimed_by=request.user, lease_expires_at__gte=now)
+    n = held.update(lease_expires_at=now + services.LEASE)
+    return JsonResponse({"ok": True, "renewed": n})
 
 
-def _hold(request, series) -> tuple[SeriesReview, str]:
-    """Opening a series claims it when it is free; otherwise the page says who holds it."""
-    try:
-        return services.claim(series=series, user=request.user), ""
-    except services.ReviewError as exc:
-        return services.review_for(series), str(exc)
+def _drill_class(request, series) -> ImageClass | None:
+    raw = request.GET.get("cls", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404("bad class")
+    return get_object_or_404(ImageClass.objects.select_related("claimed_by", "assigned_to"), pk=int(raw), series=series)
+
+
+def _held_message(series, cls, user) -> str:
+    """Why verdicts cannot be recorded here: a class of these images held by another curator."""
+    targets = [cls] if cls is not None else ImageClass.objects.filter(series=series).select_related("claimed_by", "assigned_to")
+    for c in targets:
+        msg = _holder_message(c, user)
+        if msg:
+            return msg
+    return ""
 
 
 def _context(series: Series):
@@ -131,11 +273,19 @@ def _context(series: Series):
     }
 
 
+def _series_images(series, cls):
+    qs = series.images.all()
+    if cls is not None:
+        qs = qs.filter(review_class__image_class=cls)
+    return qs.order_by("instance_number", "pk")
+
+
 @curator_required
 def series_grid(request, pk):
     series = get_object_or_404(Series.objects.select_related("collection", "subject", "study"), pk=pk)
-    review, held_by_other = _hold(request, series)
-    images = list(series.images.order_by("instance_number", "pk").values_list("pk", "instance_number", "stored_file__sha256"))
+    cls = _drill_class(request, series)
+    held_by_other = _held_message(series, cls, request.user)
+    images = list(_series_images(series, cls).values_list("pk", "instance_number", "stored_file__sha256"))
     page = int_param(request, "page", 1, minimum=1)
     pages = max(1, (len(images) + PAGE - 1) // PAGE)
     page = min(page, pages)
@@ -149,10 +299,13 @@ def series_grid(request, pk):
     for j, c in enumerate(cells):
         c["bg"] = f"-{(j % columns) * size}px -{(j // columns) * size}px"
     sheet_url = reverse("curation:review:sheet", args=[series.pk, page, derived.sheet_key([c["sha"] for c in cells])])
-    unreviewed = len(images) - len(verdicts)
+    if cls is not None:
+        sheet_url += f"?cls={cls.pk}"
+    unreviewed = sum(1 for pk_, _, _ in images if pk_ not in verdicts)
     ctx = _context(series)
-    ctx.update({"review": review, "held_by_other": held_by_other, "cells": cells, "page": page, "pages": pages,
-                "unreviewed": unreviewed, "sheet_url": sheet_url, "curators": _curators(), "verdict_labels": dict(Verdict.Kind.choices),
+    ctx.update({"held_by_other": held_by_other, "cells": cells, "page": page, "pages": pages, "cls": cls,
+                "cls_query": f"cls={cls.pk}&" if cls else "", "classes": list(services.queue().filter(series=series)),
+                "unreviewed": unreviewed, "sheet_url": sheet_url, "verdict_labels": dict(Verdict.Kind.choices),
                 "keys": keymap.help_rows()})
     return render(request, "review/series_grid.html", ctx)
 
@@ -166,17 +319,17 @@ def accept_series(request, pk):
     except (services.ReviewError, ValueError) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{n} images marked OK.")
+        messages.success(request, f"{n} image{'s' if n != 1 else ''} marked Good.")
     return redirect("curation:review:series", pk=pk)
 
 
-def _image_rows(series: Series) -> list[dict]:
+def _image_rows(series: Series, cls: ImageClass | None = None) -> list[dict]:
     verdicts = {v.image_id: v for v in Verdict.objects.filter(series=series, current=True)}
     texts = {}
     for t in TextDetection.objects.filter(image__series=series).values("image_id", "stored_file_id", "boxes"):
         texts[(t["image_id"], t["stored_file_id"])] = t["boxes"]
     rows = []
-    for im in series.images.order_by("instance_number", "pk").select_related("stored_file"):
+    for im in _series_images(series, cls).select_related("stored_file"):
         v = verdicts.get(im.pk)
         rows.append({
             "id": im.pk, "n": im.instance_number, "sha": im.stored_file.sha256, "rows": im.rows, "columns": im.columns,
@@ -196,14 +349,16 @@ def _progress_json(series: Series) -> dict:
 @curator_required
 def viewer(request, pk):
     series = get_object_or_404(Series.objects.select_related("collection", "subject", "study"), pk=pk)
-    review, held_by_other = _hold(request, series)
-    rows = _image_rows(series)
+    cls = _drill_class(request, series)
+    held_by_other = _held_message(series, cls, request.user)
+    rows = _image_rows(series, cls)
     try:
         index = min(max(0, int(request.GET.get("i", "0"))), max(0, len(rows) - 1))
     except ValueError:
         index = 0
     if "i" not in request.GET:  # start at the first image without a verdict
         index = next((i for i, r in enumerate(rows) if r["verdict"] is None), 0)
+    state_url = reverse("curation:review:state", args=[series.pk]) + (f"?cls={cls.pk}" if cls else "")
     config = {
         "images": rows, "index": index, "keymap": keymap.KEYMAP,
         "presets": {k: {"center": w.center, "width": w.width, "label": w.label} for k, w in dicom_render.PRESETS.items()},
@@ -214,14 +369,14 @@ def viewer(request, pk):
             "verdict": reverse("curation:review:verdict", args=[0]).replace("/0/", "/ID/"),
             "mask_preview": reverse("curation:review:mask_preview", args=[0]).replace("/0/", "/ID/"),
             "mask_apply": reverse("curation:review:mask_apply", args=[0]).replace("/0/", "/ID/"),
-            "state": reverse("curation:review:state", args=[series.pk]),
+            "state": state_url,
             "lease": reverse("curation:review:lease", args=[series.pk]),
-            "grid": reverse("curation:review:series", args=[series.pk]),
+            "grid": reverse("curation:review:series", args=[series.pk]) + (f"?cls={cls.pk}" if cls else ""),
         },
         "read_only": bool(held_by_other),
     }
     ctx = _context(series)
-    ctx.update({"review": review, "held_by_other": held_by_other, "config": config, "keys": keymap.help_rows(),
+    ctx.update({"held_by_other": held_by_other, "config": config, "keys": keymap.help_rows(), "cls": cls,
                 "verdict_buttons": [(k, label, keymap.key_for("verdict", k)) for k, label in Verdict.Kind.choices],
                 "presets": [(k, w.label, keymap.key_for("window", k)) for k, w in dicom_render.PRESETS.items()],
                 "scopes": services.SCOPES})
@@ -231,7 +386,7 @@ def viewer(request, pk):
 @curator_required
 def state(request, pk):
     series = get_object_or_404(Series, pk=pk)
-    return JsonResponse({"images": _image_rows(series), "progress": _progress_json(series)})
+    return JsonResponse({"images": _image_rows(series, _drill_class(request, series)), "progress": _progress_json(series)})
 
 
 def _json_body(request) -> dict:
@@ -340,7 +495,7 @@ def sheet(request, pk, page, key):
     name = derived.sheet_name(key) if derived.SHEET_KEY.match(key) else None
     response = _file_or_bytes(name) if name else None
     if response is None:
-        stored = [im.stored_file for im in series.images.order_by("instance_number", "pk")
+        stored = [im.stored_file for im in _series_images(series, _drill_class(request, series))
                   .select_related("stored_file")[(page - 1) * PAGE: page * PAGE]]
         if not stored:
             raise Http404("no such page")

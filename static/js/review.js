@@ -294,22 +294,12 @@
     cancel: () => { if (st.masking) endMask(); $("note-box").hidden = true; },
     grid: () => { window.location.href = cfg.urls.grid; },
     help: () => { $("keys").open = !$("keys").open; },
+    take: () => status("Classes are taken on their class page."),
+    drill: () => {},
   };
-  document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
-      if (e.key === "Escape") { t.blur(); actions.cancel(); }
-      if (e.key === "Enter" && t.id === "note") { e.preventDefault(); $("note-save").click(); }
-      return;
-    }
-    const b = cfg.keymap[e.key];
-    if (!b) return;
-    if (t && t.tagName === "BUTTON" && e.key === "Enter") return; // let buttons work
-    e.preventDefault();
-    if (st.masking && !["approve", "cancel", "proposals", "zoom", "help", "window", "fidelity"].includes(b.action)) return;
-    actions[b.action](b.arg);
-  });
+  // while a mask is drawn only these actions work
+  const maskKeys = ["approve", "cancel", "proposals", "zoom", "help", "window", "fidelity"];
+  window.reviewKeys(cfg.keymap, actions, (b) => !st.masking || maskKeys.includes(b.action));
   stage.addEventListener("wheel", (e) => { e.preventDefault(); if (!st.masking) slice(e.deltaY > 0 ? "1" : "-1"); }, { passive: false });
 
   let drag = null;
@@ -350,7 +340,8 @@
   $("mask-cancel").addEventListener("click", endMask);
   window.addEventListener("resize", layout);
 
-  // Working on the series renews its lease; a background ping keeps it while the page is open.
+  // Leases this curator already holds on the series' classes are renewed while the page is open
+  // (the ping never takes a class: only a key or a click on the class page does).
   setInterval(() => { if (!cfg.read_only) post(cfg.urls.lease, {}).catch(() => {}); }, 60000);
 
   if (st.images.length) show(); else status("This series has no images.");

@@ -1,9 +1,11 @@
 """A curator reviews in a real browser (Debian's Chromium driven by Playwright).
 
-They log in, take the next series from the queue (the ultrasound series with burned-in text
-comes first), flag an image, draw a mask over the name with the mouse, preview and approve it,
-then review a CT series with the keyboard (scroll, presets, window by dragging, verdicts) and
-watch the progress move. Screenshots of the grid and the viewer go to docs/screenshots/."""
+They log in, see that opening a class page takes nothing, take the next image class (the
+ultrasound class with burned-in text comes first), flag it for masking and judge the CT class
+Good with the keyboard (each key press takes the next class) and see the images counted; then
+drill down into the flagged class, draw a mask over the name with the mouse, preview and approve
+it, and look through the CT series in the viewer (scroll, presets, window by dragging, a
+verdict). Screenshots of the class page, grid and viewer go to docs/screenshots/."""
 
 import pytest
 
@@ -13,7 +15,7 @@ sync_api = require_browser()
 
 from curation.models import Correction  # noqa: E402
 from curation.review import derived  # noqa: E402
-from curation.review.models import Verdict  # noqa: E402
+from curation.review.models import ImageClass, Verdict  # noqa: E402
 from tests.conftest import make_user  # noqa: E402
 
 from .helpers import ct_series_bytes, ingest, series_of, us_text_bytes  # noqa: E402
@@ -39,12 +41,45 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**/curation/review/c/{sub.collection.slug}/")
     assert page.locator("#collection-progress").inner_text() == "0 / 8"
+    assert page.locator("#class-progress").inner_text() == "0 / 2"
+    us_class, ct_class = ImageClass.objects.get(series=us), ImageClass.objects.get(series=ct)
 
-    # The series with burned-in text comes first.
+    # Opening a class page takes nothing: the CT class stays free until a key or a click.
+    page.goto(f"{live_server.url}/curation/review/class/{ct_class.pk}/")
+    assert page.locator("#take-btn").is_visible()
+    ct_class.refresh_from_db()
+    assert ct_class.claimed_by is None
+
+    # The class with burned-in text comes first; taking it (a click) starts the lease.
+    page.goto(f"{live_server.url}/curation/review/c/{sub.collection.slug}/")
     page.locator("#claim-next").click()
-    page.wait_for_url(f"**/curation/review/series/{us.pk}/")
-    page.get_by_role("link", name="Open the viewer").click()
-    page.wait_for_url(f"**/series/{us.pk}/view/")
+    page.wait_for_url(f"**/curation/review/class/{us_class.pk}/")
+    assert "yours until" in page.locator("#lease").inner_text()
+    assert page.locator("#class-size").inner_text() == "2 images"
+    page.wait_for_function("() => document.getElementById('montage').naturalWidth > 0")
+    assert page.locator("#montage").evaluate("e => e.naturalWidth") == 3 * 320 + 2 * 4  # max | mean | min
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "review-class.png"), full_page=True)
+
+    # Keyboard: flag the class for masking; the same key press takes the next class (the CT).
+    page.keyboard.press("p")
+    page.wait_for_url(f"**/curation/review/class/{ct_class.pk}/")
+    assert set(Verdict.objects.filter(series=us, current=True).values_list("verdict", flat=True)) == {"phi"}
+    assert "yours until" in page.locator("#lease").inner_text()
+    assert page.locator("#class-progress").inner_text() == "1 / 2"
+    assert page.locator("#collection-progress").inner_text() == "2 / 8"
+    # Good for the whole CT class: its six images are counted; the queue is empty, back to the collection.
+    page.keyboard.press("a")
+    page.wait_for_url(f"**/curation/review/c/{sub.collection.slug}/")
+    assert page.locator("#class-progress").inner_text() == "2 / 2"
+    assert page.locator("#collection-progress").inner_text() == "8 / 8"
+    assert "2 images flagged for masking are not masked." in page.locator(".gate").inner_text()
+    assert Verdict.objects.filter(series=ct, current=True, verdict="ok").count() == 6
+
+    # Drill down into the flagged class: its images one by one in the viewer.
+    page.goto(f"{live_server.url}/curation/review/class/{us_class.pk}/")
+    page.keyboard.press("d")
+    page.wait_for_url(f"**/series/{us.pk}/view/?cls={us_class.pk}")
     assert page.locator("#position").inner_text() == "Image 1 / 2"
     assert "12345678" in page.locator("#text-boxes").inner_text()  # OCR proposal listed
     assert "preview" in page.locator("#fidelity").inner_text()
@@ -69,13 +104,12 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     assert "MASKED PREVIEW" in page.locator("#fidelity").inner_text()
     assert "2 image(s)" in page.locator("#mask-status").inner_text()
     assert not Correction.objects.exists()  # nothing written before approval
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "review-viewer.png"), full_page=True)
     page.keyboard.press("Enter")  # approve
     page.wait_for_function("() => document.getElementById('mask-panel').hidden")
     assert "Mask applied as correction" in page.locator("#status").inner_text()
-    assert page.locator("#series-progress").inner_text() == "1 / 2"
-    assert page.locator("#collection-progress").inner_text() == "1 / 8"
+    assert page.locator("#series-progress").inner_text() == "2 / 2"
+    assert page.locator("#collection-progress").inner_text() == "8 / 8"
     correction = Correction.objects.get()
     assert correction.kind == "pixel_mask" and correction.files.count() == 2
     first = us.images.order_by("instance_number").first()
@@ -84,18 +118,18 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     v = Verdict.objects.get(image=first, current=True)
     assert v.verdict == "phi" and v.masked_by == correction
 
-    # The second frame was masked by the device-wide mask; mark it OK with the keyboard.
+    # The second frame was masked by the device-wide mask; mark it Good with the keyboard.
     page.keyboard.press("ArrowDown")
     assert page.locator("#position").inner_text() == "Image 2 / 2"
     page.keyboard.press("a")
-    page.wait_for_function("() => document.getElementById('series-progress').textContent === '2 / 2'")
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('Good recorded for image 2')")
+    second = us.images.order_by("instance_number")[1]
+    assert Verdict.objects.get(image=second, current=True).verdict == "ok"
 
-    # Next series: the CT. Scroll, presets, drag the window, verdicts: all from the keyboard map.
+    # The CT series in the viewer: scroll, presets, drag the window, verdicts: all from the key map.
     page.goto(f"{live_server.url}/curation/review/c/{sub.collection.slug}/")
-    assert page.locator("#collection-progress").inner_text() == "2 / 8"
     page.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
-    page.locator("#claim-next").click()
-    page.wait_for_url(f"**/curation/review/series/{ct.pk}/")
+    page.goto(f"{live_server.url}/curation/review/series/{ct.pk}/")
     assert page.locator("#thumb-grid .sheet-cell").count() == 6
     sheet = page.locator("#thumb-grid .sheet-cell").first.evaluate("e => getComputedStyle(e).backgroundImage")
     assert "/sheet/" in sheet
@@ -126,16 +160,13 @@ def test_curator_reviews_flags_masks_and_sees_progress(live_server, page, tmp_pa
     page.keyboard.press("+")
     assert "zoom 125" in page.locator("#zoom-label").inner_text()
     page.keyboard.press("z")
-    for i in range(6):
-        page.keyboard.press("a")
-        page.wait_for_function(f"() => document.getElementById('series-progress').textContent === '{i + 1} / 6'")
-    assert page.locator("#collection-progress").inner_text() == "8 / 8"
-    # change a verdict: the new one supersedes the old one
+    # change one image's verdict: the new one supersedes the one the class verdict wrote
     page.keyboard.press("Home")
     page.keyboard.press("b")
     page.wait_for_function("() => document.getElementById('status').textContent.includes('replaces the earlier verdict')")
     first_ct = ct.images.order_by("instance_number").first()
-    assert list(Verdict.objects.filter(image=first_ct).order_by("pk").values_list("verdict", "current")) == [
-        ("ok", False), ("wrong_body_part", True)]
+    rows = list(Verdict.objects.filter(image=first_ct).order_by("pk").values_list("verdict", "current", "class_verdict"))
+    assert [(v, c) for v, c, _ in rows] == [("ok", False), ("bad", True)] and rows[0][2] and rows[1][2] is None
+    assert page.locator("#series-progress").inner_text() == "6 / 6"
     # the shortcut list is on screen
-    assert "Burned-in PHI: draw a mask" in page.locator("#keys").inner_text()
+    assert "Flag for masking" in page.locator("#keys").inner_text()

@@ -50,6 +50,13 @@ def per_side(make_kwargs, expect: dict, query=None) -> list[Probe]:
                   query or (lambda w: {})) for side, codes in expect.items()]
 
 
+def _image_class(w):
+    """The review class of the incoming collection's first image (made by the intake hook)."""
+    from curation.review.models import ClassMember
+
+    return ClassMember.objects.get(image_id=w.objects["image"]).image_class_id
+
+
 def slug(w, side):
     return {"slug": side.slug}
 
@@ -365,8 +372,12 @@ EXPECT: dict[str, list[Probe]] = {
     "curation:review:viewer": [Probe("incoming", lambda w: {"pk": w.incoming.series.pk}, STAFF)],
     "curation:review:state": [Probe("incoming", lambda w: {"pk": w.incoming.series.pk}, STAFF)],
     "curation:review:accept": [Probe("GET", lambda w: {"pk": w.incoming.series.pk}, STAFF_POST)],
-    "curation:review:release": [Probe("GET", lambda w: {"pk": w.incoming.series.pk}, STAFF_POST)],
-    "curation:review:assign": [Probe("GET", lambda w: {"pk": w.incoming.series.pk}, STAFF_POST)],
+    "curation:review:image_class": [Probe("incoming", lambda w: {"pk": _image_class(w)}, STAFF)],
+    "curation:review:montage": [Probe("incoming", lambda w: {"pk": _image_class(w)}, STAFF)],
+    "curation:review:take": [Probe("GET", lambda w: {"pk": _image_class(w)}, STAFF_POST)],
+    "curation:review:class_verdict": [Probe("GET", lambda w: {"pk": _image_class(w)}, STAFF_POST)],
+    "curation:review:release": [Probe("GET", lambda w: {"pk": _image_class(w)}, STAFF_POST)],
+    "curation:review:assign": [Probe("GET", lambda w: {"pk": _image_class(w)}, STAFF_POST)],
     "curation:review:lease": [Probe("GET", lambda w: {"pk": w.incoming.series.pk}, STAFF_POST)],
     "curation:review:verdict": [Probe("GET", lambda w: {"pk": w.objects["image"]}, STAFF_POST)],
     "curation:review:mask_preview": [Probe("GET", lambda w: {"pk": w.objects["image"]}, STAFF_POST)],

@@ -218,6 +218,7 @@ def test_no_payload_runs_on_any_page(live_server):
             *([(f"/curation/checks/findings/{finding.pk}/", None)] if finding else []),
             (f"/curation/review/c/{collection.slug}/", "xss-series"), (f"/curation/review/series/{series.pk}/", "xss-series"),
             (f"/curation/review/series/{series.pk}/view/", "xss-series"),
+            *[(f"/curation/review/class/{pk}/", "xss-series") for pk in series.image_classes.values_list("pk", flat=True)[:1]],
             (f"/collections/{collection.slug}/publish/", "xss-notes"), ("/doi/subsets/", "xss-subset-title"),
             ("/doi/derived/new/", "xss-title"), (f"/collections/{collection.slug}/pages/overview/edit/", "xss-wiki"),
         ]

@@ -18,8 +18,10 @@ def world():
 
 def _posts(world):
     """(who, url, form data, where it must land when next is refused)."""
+    from curation.review.models import ImageClass
+
     limited, incoming = world.limited.collection, world.incoming.collection
-    series = world.incoming.series
+    image_class = ImageClass.objects.filter(series=world.incoming.series).first()  # made by intake
     return [
         ("agreed", reverse("data_agreement", args=[limited.slug]), {"accept": "yes"},
          reverse("data_series", args=[limited.slug])),
@@ -28,7 +30,7 @@ def _posts(world):
          reverse("curation:checks:findings", args=[incoming.slug])),
         ("curator", reverse("curation:phi:mark", args=[incoming.slug]), {"action": "keep"},
          reverse("curation:phi:report", args=[incoming.slug])),
-        ("curator", reverse("curation:review:assign", args=[series.pk]), {"assignee": ""},
+        ("curator", reverse("curation:review:assign", args=[image_class.pk]), {"assignee": ""},
          reverse("curation:review:collection", args=[incoming.slug])),
     ]
 

@@ -25,9 +25,11 @@ def publish_through_curation(collection, curator, notes):
     from collections_app.services.publish import publish
     from curation.phi.services import sign_off
     from curation.review import services as review
+    from curation.review.models import ImageClass
 
     for series in Series.objects.filter(collection=collection):
-        review.claim(series=series, user=curator)
+        for image_class in ImageClass.objects.filter(series=series):
+            review.claim(image_class=image_class, user=curator)
         review.accept_series(series=series, actor=curator, expected=review.unreviewed_images(series).count())
     sign_off(collection=collection, actor=curator, statement=payload("signoff"))
     return publish(collection, actor=curator, notes=notes)
