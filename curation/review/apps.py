@@ -13,6 +13,12 @@ class ReviewConfig(AppConfig):
         from .hooks import on_ingest, on_ingest_many
 
         register_ingest_hook(on_ingest, many=on_ingest_many)
+        from curation.cockpit import register_events, register_step
+
+        from .cockpit import review_events, review_step
+
+        register_step(60, review_step)
+        register_events(review_events)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is not there yet

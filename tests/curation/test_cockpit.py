@@ -91,3 +91,17 @@ def test_the_submission_page_shows_the_steps_and_the_activity(curator_client):
     html = curator_client.get(reverse("curation:submission", args=[submission.pk])).content.decode()
     assert 'data-step="received" data-state="done"' in html
     assert 'data-step="publishable"' in html and "Activity" in html and "1 accepted" in html
+
+
+def test_review_and_checks_steps_follow_the_curation_apps():
+    from curation.checks.services import run_checks
+
+    submission = make_submission()
+    ingest(submission, [("a.dcm", sample_bytes())])
+    steps = by_key(submission)
+    assert steps["checks"].state == cockpit.WAITING
+    review = steps["review"]
+    assert review.state == cockpit.BLOCKED and "0 of 1 class and 0 of 1 image reviewed" == review.summary
+    run_checks(collection=submission.collection, checks=["duplicate_sop"])
+    assert by_key(submission)["checks"].state != cockpit.WAITING
+    assert [s.key for s in cockpit.steps(submission)].index("checks") < [s.key for s in cockpit.steps(submission)].index("review")
