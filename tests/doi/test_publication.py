@@ -379,3 +379,19 @@ def test_an_index_correction_changes_neither_old_zip_paths_nor_old_digest(client
     v2 = publish(chest, actor=curator, notes="relabelled")
     names = zipfile.ZipFile(io.BytesIO(get_zip(client, v2))).namelist()
     assert any("Renamed by a later correction" in n for n in names)
+
+
+def test_an_instance_filed_twice_under_the_collection_blocks_publication(chest, curator):
+    """A backstop for misfiling: an image of another collection filed under this collection's
+    series, with a SOP Instance UID this collection already has, is named by a gate."""
+    from collections_app.models import Collection, Image
+
+    other = Collection.objects.create(slug="other-owner", title="Other", short_name="Other", subject_prefix="OTH")
+    image = Image.objects.filter(series__collection=chest).first()
+    twin = Image.objects.get(pk=image.pk)
+    twin.pk = None
+    twin.collection = other
+    twin.save()
+    with pytest.raises(PublishBlocked) as blocked:
+        publish(chest, actor=curator)
+    assert image.sop_instance_uid in str(blocked.value)
