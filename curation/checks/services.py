@@ -9,14 +9,14 @@ from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from collections_app.models import Image
+from collections_app.models import Image, Subject
 from curation.models import Correction
 from curation.services import corrections as primitive
 from tcia.core.audit import log
 
 from . import engine
 from .fixes import build_mutation, describe, select_images
-from .models import CheckRun, CheckState, Finding
+from .models import CheckRun, CheckState, Finding, group_key_for
 
 logger = logging.getLogger(__name__)
 MAX_LINKED_IMAGES = 200
@@ -24,13 +24,17 @@ MAX_LINKED_IMAGES = 200
 
 # ── running checks ─────────────────────────────────────────────────────────────────────────
 
-def start_run(*, collection, actor=None, checks=None) -> CheckRun:
-    """Queue a run (a django-q2 task, enqueued when the transaction commits)."""
+def start_run(*, collection, actor=None, checks=None, dciodvfy_sample: str = "") -> CheckRun:
+    """Queue a run (a django-q2 task, enqueued when the transaction commits). dciodvfy reads
+    every file unless `dciodvfy_sample` asks for a sample ("one_per_series" or n per series)."""
     from django_q.tasks import async_task
 
-    run = CheckRun.objects.create(collection=collection, checks=list(checks or []),
+    if dciodvfy_sample not in ("", "all", "one_per_series") and not str(dciodvfy_sample).isdigit():
+        raise ValueError("The dciodvfy sample is every file, one per series, or a number of files per series.")
+    run = CheckRun.objects.create(collection=collection, checks=list(checks or []), dciodvfy_sample=dciodvfy_sample,
                                   started_by=actor if getattr(actor, "is_authenticated", False) else None)
-    log("checks.run_requested", actor=actor, obj=collection, run=run.pk, checks=run.checks)
+    log("checks.run_requested", actor=actor, obj=collection, run=run.pk, checks=run.checks,
+        dciodvfy_sample=dciodvfy_sample or "all")
     transaction.on_commit(lambda: async_task("curation.checks.tasks.run_checks_task", run.pk,
                                              task_name=f"checks-{collection.slug}-{run.pk}"))
     return run
@@ -47,6 +51,7 @@ def run_checks(*, collection, actor=None, checks=None, run: CheckRun | None = No
         run = CheckRun.objects.create(collection=collection, checks=names,
                                       started_by=actor if getattr(actor, "is_authenticated", False) else None)
     file_count = collection.series.aggregate(n=Sum("image_count"))["n"] or 0
+    sample = dciodvfy_sample if dciodvfy_sample is not None else (run.dciodvfy_sample or None)
     CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.RUNNING, started_at=timezone.now(),
                                               total=file_count + len(names), done=0)
 
@@ -69,19 +74,26 @@ def run_checks(*, collection, actor=None, checks=None, run: CheckRun | None = No
         ctx = engine.Context(collection, progress=per_file)
         if file_count > computed[0]:  # files whose facts were already known count as done at once
             tick(file_count - computed[0], "file facts read")
+        if "dciodvfy" in names:  # one more step per file dciodvfy reads (a cached result is a quick one)
+            chosen = sum(len(engine._sample(images, sample or engine.default_sample())) for images in ctx.by_series.values())
+            CheckRun.objects.filter(pk=run.pk).update(total=F("total") + chosen)
         results = []
         for name in names:
             label, fn = engine.CHECKS[name]
             tick(0, label)
             if name == "dciodvfy":
-                results.extend(fn(ctx, sample=dciodvfy_sample))
+                results.extend(fn(ctx, sample=sample, progress=lambda: tick(1)))
             else:
                 results.extend(fn(ctx))
             tick(1, label)
         new, resolved = _reconcile(collection, run, names, results)
     except Exception as exc:
-        CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-                                                  finished_at=timezone.now())
+        # The curator sees a message and a retry; the log gets the exception's type (its text may
+        # quote header values).
+        logger.warning("check run %s failed (%s)", run.pk, type(exc).__name__)
+        CheckRun.objects.filter(pk=run.pk).update(
+            state=CheckRun.State.FAILED, finished_at=timezone.now(),
+            error="The checks stopped before the end; the findings are those of the last complete run. Run them again.")
         raise
     open_count = Finding.objects.filter(collection=collection, status=Finding.Status.OPEN).count()
     CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.DONE, finished_at=timezone.now(), found=open_count,
@@ -106,6 +118,7 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
     new = resolved = 0
     seen = set()
     CheckState.objects.get_or_create(collection=collection)
+    names_in_messages = list(Subject.objects.filter(collection=collection).values_list("patient_id", flat=True)[:5000])
     with transaction.atomic():
         # Two runs of one collection reconcile one after the other (the row lock), so both see
         # each other's findings and neither inserts a fingerprint the other has just inserted.
@@ -116,8 +129,10 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
             if fp in seen:
                 continue
             seen.add(fp)
+            template = (data.template or engine.message_template(data.message, names_in_messages))[:300]
             values = dict(
                 check_name=data.check, severity=data.severity, scope=data.scope, message=data.message,
+                template=template, group_key=group_key_for(data.check, template),
                 subject=data.subject, study=data.study, series=data.series, uids=data.uids, details=data.details,
                 fix=data.fix, fix_label=data.fix_label, last_run=run,
             )
@@ -206,8 +221,12 @@ def run_spec_correction(correction_id: int) -> Correction:
     if correction.state == Correction.State.APPLIED:
         return correction
     spec = correction.spec
-    images = select_images(correction.collection, spec)
-    result = primitive.run_correction(correction, images.iterator(), build_mutation(spec))
+    try:
+        mutate = build_mutation(spec)
+        images = select_images(correction.collection, spec)
+    except (KeyError, ValueError) as exc:
+        raise primitive.mark_failed(correction, exc, []) from exc
+    result = primitive.run_correction(correction, images.iterator(), mutate)
     finding_ids = spec.get("findings") or []
     if finding_ids:
         Finding.objects.filter(pk__in=finding_ids).update(
@@ -262,6 +281,23 @@ def preview(*, collection, spec: dict, limit: int = 100) -> dict:
         else:
             unchanged += 1
     return {"total": total, "rows": rows, "checked": min(total, limit), "unchanged": unchanged}
+
+
+def retry_correction(*, correction: Correction, actor) -> Correction:
+    """Queue a failed correction again (it switched nothing, so it starts afresh)."""
+    from django_q.tasks import async_task
+
+    if correction.state != Correction.State.FAILED:
+        raise ValueError("Only a failed correction can be retried.")
+    if not (correction.spec or {}).get("op"):
+        raise ValueError("This correction was not made from a spec; make it again from where it started.")
+    with transaction.atomic():
+        Correction.objects.filter(pk=correction.pk).update(state=Correction.State.PENDING, done=0)
+        log("correction.retried", actor=actor, obj=correction, reason=correction.reason)
+        transaction.on_commit(lambda: async_task("curation.checks.tasks.run_correction_task", correction.pk,
+                                                 task_name=f"correction-{correction.pk}-retry"))
+    correction.refresh_from_db()
+    return correction
 
 
 def start_undo(*, correction: Correction, actor, reason: str):

@@ -132,6 +132,9 @@ def rtdose(patient, study_uid, key, plan_sop, for_uid, like=None):
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     ds.DoseGridScaling = f"{scale:.10g}"[:16]
     ds.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID = plan_sop
+    # The sample has no InstanceNumber (a DICOMDIR needs one). The old ignore list hid that
+    # because it matched the message on any attribute.
+    ds.InstanceNumber = 1
     return ds
 
 
