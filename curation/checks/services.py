@@ -247,12 +247,41 @@ def apply_fix(*, finding: Finding, actor, reason: str) -> Correction:
     return correction
 
 
+def fixes_spec(findings) -> tuple[dict | None, list[Finding]]:
+    """One spec for the proposed fixes of the open findings among `findings` (a batch when
+    there are several), and those findings."""
+    fixable = [f for f in findings if f.fix and f.status == Finding.Status.OPEN]
+    if not fixable:
+        return None, []
+    if len(fixable) == 1:
+        return dict(fixable[0].fix, findings=[fixable[0].pk]), fixable
+    collection = fixable[0].collection
+    specs = []
+    for f in fixable:
+        sub = dict(f.fix)
+        if sub.get("images") is None:
+            sub["images"] = list(select_images(collection, sub).values_list("pk", flat=True))
+            sub.pop("select", None)
+        specs.append(sub)
+    return {"op": "batch", "specs": specs, "findings": [f.pk for f in fixable]}, fixable
+
+
 def apply_fixes(*, findings, actor, reason: str) -> list[Correction]:
-    out = []
-    for finding in findings:
-        if finding.fix and finding.status == Finding.Status.OPEN:
-            out.append(apply_fix(finding=finding, actor=actor, reason=reason))
-    return out
+    """The proposed fixes of the selected open findings as one correction (all or nothing)."""
+    spec, fixable = fixes_spec(findings)
+    if spec is None:
+        return []
+    if len(fixable) == 1:
+        return [apply_fix(finding=fixable[0], actor=actor, reason=reason)]
+    templates = sorted({f.template or f.check_name for f in fixable})
+    summary = f"{len(fixable)} proposed fixes: " + "; ".join(templates)[:250]
+    with transaction.atomic():
+        correction = start_correction(collection=fixable[0].collection, spec=spec, actor=actor, reason=reason,
+                                      kind=Correction.Kind.FIX, summary=summary, scope="findings")
+        for finding in fixable:
+            log("finding.fix_applied", actor=actor, obj=finding, reason=reason, correction=correction.pk,
+                spec=finding.fix)
+    return [correction]
 
 
 def tag_edit(*, collection, scope: str, pk: int, path: str, value: str, delete: bool, actor, reason: str) -> Correction:
