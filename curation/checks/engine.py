@@ -40,7 +40,7 @@ class FindingData:
 
 _TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
 _TEMPLATE_RULES = (
-    (re.compile(r"<[^<>]*>"), "<…>"),                                  # dciodvfy's quoted values and paths
+    (re.compile(r"=\s*<[^<>]*>"), "= <…>"),                            # dciodvfy's quoted values
     (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),                       # repr'd tag values
     (re.compile(r"\b[0-9a-f]{32,64}\b"), "‹hash›"),
     (re.compile(r"\b\d+(?:\.\d+){2,}\b"), "‹UID›"),
@@ -55,19 +55,19 @@ def message_template(message: str, names=()) -> str:
     """The message with UIDs, numbers, hashes, quoted tag values and the given names (patient
     IDs) taken out, so findings that say the same thing about different objects group together.
     Tags "(gggg,eeee)" and attribute keywords stay: they are what the finding is about."""
-    text = message
+    text = re.sub("[\ue000-\uf8ff]", "", message)
     for name in sorted((n for n in names if n), key=len, reverse=True):
         text = text.replace(name, "‹subject›")
     tags = []
 
     def keep(m):
         tags.append(m[0])
-        return f"\x00{len(tags) - 1}\x00"
+        return chr(0xE000 + len(tags) - 1)  # a private-use character: no rule below touches it
 
     text = _TAG.sub(keep, text)
     for pattern, repl in _TEMPLATE_RULES:
         text = pattern.sub(repl, text)
-    text = re.sub(r"\x00(\d+)\x00", lambda m: tags[int(m[1])], text)
+    text = re.sub("[\ue000-\uf8ff]", lambda m: tags[ord(m[0]) - 0xE000], text)
     return text[:300]
 
 
