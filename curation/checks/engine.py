@@ -38,9 +38,9 @@ class FindingData:
         return hashlib.sha256(f"{self.check}|{self.key}".encode()).hexdigest()
 
 
-_TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
+_TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|\bType [123]C?\b")
 _TEMPLATE_RULES = (
-    (re.compile(r"=\s*<[^<>]*>"), "= <…>"),                            # dciodvfy's quoted values
+    (re.compile(r"= <[^<>]*>"), "= <…>"),                              # dciodvfy's quoted values
     (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),                       # repr'd tag values
     (re.compile(r"\b[0-9a-f]{32,64}\b"), "‹hash›"),
     (re.compile(r"\b\d+(?:\.\d+){2,}\b"), "‹UID›"),
@@ -252,7 +252,8 @@ def _consistency(ctx, check, scope, groups, keys, obj_of):
             if majority is not None and keyword not in ("StudyInstanceUID", "PatientID"):
                 minority = [i.pk for i in having if ctx.text(i, keyword) != majority]
                 data.fix = {"op": "set", "path": keyword, "value": majority, "images": minority}
-                data.fix_label = f"Set {keyword} to the majority value {majority!r} in {len(minority)} file(s)"
+                data.fix_label = (f"Set {keyword} to the majority value {majority!r} in {len(minority)} "
+                                  f"file{'s' if len(minority) != 1 else ''}")
             out.append(data)
     return out
 
@@ -601,6 +602,13 @@ def _normalize(message: str) -> str:
     return re.sub(r"= <[^>]*>", "= <…>", re.sub(r"\[\d+\]", "", message))
 
 
+def _bare(message: str) -> str:
+    """dciodvfy's message without the element path and module it starts and ends with (the
+    template names them once)."""
+    message = re.sub(r"^</[^>]*>\s*-\s*", "", message)
+    return re.sub(r"\s*-?\s*Module=<[^>]*>\s*$", "", message).strip()
+
+
 def dciodvfy_exe() -> str:
     return getattr(settings, "TCIA_DCIODVFY", "dciodvfy")
 
@@ -811,7 +819,7 @@ def check_dciodvfy(ctx, sample=None, progress=None):
                                                  "message": row["message"], "checked": len(chosen),
                                                  "sample": str(sample)},
                 fix=fix, fix_label=fix_label,
-                template=message_template(f"{row['attribute'] or 'File'}{where}: {norm}"),
+                template=message_template(f"{row['attribute'] or 'File'} {row['tag']}{where}: {_bare(norm)}".replace("  ", " ")),
             ))
     return out
 
