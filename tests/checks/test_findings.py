@@ -14,7 +14,7 @@ from curation.checks.services import apply_fix, apply_fixes, run_checks
 from curation.models import Correction
 from curation.services.corrections import read_image_dataset
 
-from .builders import ingest, make_submission, series
+from .builders import ingest, make_submission, series, typo_series
 
 pytestmark = pytest.mark.django_db
 
@@ -176,12 +176,7 @@ def test_message_templates_take_values_out_and_keep_attributes():
 
 def test_planted_series_defects_group_under_one_template():
     submission = make_submission(slug="grouped", prefix="GRP")
-    files = []
-    for n in range(4):
-        s = [d for d, _ in series(f"PAT-{n}", f"st{n}", f"se{n}", images=3, series_description="Chest")]
-        s[1].SeriesDescription = f"Chest {n}"
-        files += s
-    ingest(submission, files)
+    ingest(submission, typo_series(4, "Chest {n}", at=1))
     run_checks(collection=submission.collection, checks=["consistency_series"])
     keys = {f.group_key for f in open_findings(submission.collection)}
     assert len(open_findings(submission.collection)) == 4 and len(keys) == 1
@@ -189,12 +184,7 @@ def test_planted_series_defects_group_under_one_template():
 
 def test_a_group_fix_is_one_correction_all_or_nothing(monkeypatch, django_capture_on_commit_callbacks):
     submission = make_submission(slug="group-fix", prefix="GF")
-    files = []
-    for n in range(3):
-        s = [d for d, _ in series(f"PAT-{n}", f"st{n}", f"se{n}", images=3, series_description="Chest")]
-        s[2].SeriesDescription = "Chets"
-        files += s
-    ingest(submission, files)
+    ingest(submission, typo_series(3, "Chets"))
     collection = submission.collection
     run_checks(collection=collection, checks=["consistency_series"])
     group = open_findings(collection)

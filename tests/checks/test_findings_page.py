@@ -11,7 +11,7 @@ from curation.checks.services import run_checks
 from curation.models import Correction
 from curation.services.corrections import read_image_dataset
 
-from .builders import ingest, make_submission, series
+from .builders import ingest, make_submission, series, typo_series
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +21,7 @@ def many():
     """Five subjects, each with a series whose third file has a typo in SeriesDescription, and a
     sixth series with a wrong PatientSex on one file."""
     submission = make_submission(slug="many", prefix="MANY")
-    files = []
-    for n in range(5):
-        s = [d for d, _ in series(f"PAT-{n}", f"st{n}", f"se{n}", images=3, series_description="Chest")]
-        s[2].SeriesDescription = f"Chets {n}"
-        files += s
+    files = typo_series(5)
     odd = [d for d, _ in series("PAT-9", "st9", "se9", images=3)]
     odd[0].PatientSex = "M"
     ingest(submission, files + odd)
