@@ -66,8 +66,9 @@ def create_correction(*, collection, kind: str, summary: str, reason: str, actor
     )
 
 
-class CorrectionFailed(Exception):
-    """A correction stopped; nothing was switched. `message` is for the curator (no raw exception text)."""
+class CorrectionFailed(ValueError):
+    """A correction stopped; nothing was switched. `message` is for the curator (no raw exception text);
+    a ValueError, so views that show a ValueError's text show it."""
 
     def __init__(self, message: str):
         super().__init__(message)
