@@ -39,6 +39,7 @@ class FindingData:
 
 
 _TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|\bType [123]C?\b")
+_WORD = re.compile(r"[A-Za-z0-9_^-]+")
 _TEMPLATE_RULES = (
     (re.compile(r"= <[^<>]*>"), "= <…>"),                              # dciodvfy's quoted values
     (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),                       # repr'd tag values
@@ -56,8 +57,9 @@ def message_template(message: str, names=()) -> str:
     IDs) taken out, so findings that say the same thing about different objects group together.
     Tags "(gggg,eeee)" and attribute keywords stay: they are what the finding is about."""
     text = re.sub("[\ue000-\uf8ff]", "", message)
-    for name in sorted((n for n in names if n), key=len, reverse=True):
-        text = text.replace(name, "‹subject›")
+    names = names if isinstance(names, (set, frozenset)) else {n for n in names if n}
+    if names:  # one look-up per word, whatever the number of subjects
+        text = _WORD.sub(lambda m: "‹subject›" if m[0] in names else m[0], text)
     tags = []
 
     def keep(m):
@@ -666,10 +668,12 @@ def dciodvfy_rows(stored_files, progress=None) -> dict:
     tool = dciodvfy_tool()
     by_hash = {f.sha256: f for f in stored_files}
     out = {}
-    for sha, rows in DciodvfyResult.objects.filter(tool=tool, sha256__in=list(by_hash)).values_list("sha256", "rows"):
-        out[sha] = rows
-        if progress:
-            progress()
+    hashes = list(by_hash)
+    for k in range(0, len(hashes), 500):
+        for sha, rows in DciodvfyResult.objects.filter(tool=tool, sha256__in=hashes[k:k + 500]).values_list("sha256", "rows"):
+            out[sha] = rows
+            if progress:
+                progress()
     todo = [f for sha, f in by_hash.items() if sha not in out]
     workers = int(getattr(settings, "TCIA_CHECKS_DCIODVFY_WORKERS", 0) or os.cpu_count() or 2)
     fresh = []

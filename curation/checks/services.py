@@ -118,7 +118,7 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
     new = resolved = 0
     seen = set()
     CheckState.objects.get_or_create(collection=collection)
-    names_in_messages = list(Subject.objects.filter(collection=collection).values_list("patient_id", flat=True)[:5000])
+    names_in_messages = set(Subject.objects.filter(collection=collection).values_list("patient_id", flat=True))
     with transaction.atomic():
         # Two runs of one collection reconcile one after the other (the row lock), so both see
         # each other's findings and neither inserts a fingerprint the other has just inserted.
