@@ -199,8 +199,6 @@ def reopen(*, finding, actor, reason: str):
 def start_correction(*, collection, spec: dict, actor, reason: str, kind: str, summary: str = "", scope: str = "",
                      on_applied=None) -> Correction:
     """Create a correction from a spec and run it as a task once the transaction commits."""
-    from django_q.tasks import async_task
-
     build_mutation(spec)  # refuse a malformed spec now, not in the worker
     total = select_images(collection, spec).count()
     if total == 0:
@@ -209,9 +207,25 @@ def start_correction(*, collection, spec: dict, actor, reason: str, kind: str, s
         collection=collection, kind=kind, summary=summary or describe(spec), reason=reason, actor=actor,
         scope=scope or (spec.get("select") or {}).get("scope", "images"), spec=spec, total=total,
     )
-    transaction.on_commit(lambda: async_task("curation.checks.tasks.run_correction_task", correction.pk,
-                                             task_name=f"correction-{correction.pk}"))
+    transaction.on_commit(lambda: _queue_correction(correction.pk, f"correction-{correction.pk}"))
     return correction
+
+
+NOT_QUEUED = "The correction could not be started, so nothing was changed. Retry it."
+
+
+def _queue_correction(correction_id: int, task_name: str):
+    """Hand a correction to the queue after the commit. With TCIA_Q_SYNC=1 the task runs right
+    here, in the request: whatever goes wrong around it (the queue's own bookkeeping included)
+    leaves the correction failed with a message, never an error page."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("curation.checks.tasks.run_correction_task", correction_id, task_name=task_name)
+    except Exception as exc:  # noqa: BLE001 - the curator gets a message and a retry
+        logger.warning("correction %s could not be queued (%s)", correction_id, type(exc).__name__)
+        Correction.objects.filter(pk=correction_id, state__in=[Correction.State.PENDING, Correction.State.RUNNING])\
+            .update(state=Correction.State.FAILED, error=NOT_QUEUED, finished_at=timezone.now())
 
 
 def run_spec_correction(correction_id: int) -> Correction:
@@ -314,8 +328,6 @@ def preview(*, collection, spec: dict, limit: int = 100) -> dict:
 
 def retry_correction(*, correction: Correction, actor) -> Correction:
     """Queue a failed correction again (it switched nothing, so it starts afresh)."""
-    from django_q.tasks import async_task
-
     if correction.state != Correction.State.FAILED:
         raise ValueError("Only a failed correction can be retried.")
     if not (correction.spec or {}).get("op"):
@@ -323,8 +335,7 @@ def retry_correction(*, correction: Correction, actor) -> Correction:
     with transaction.atomic():
         Correction.objects.filter(pk=correction.pk).update(state=Correction.State.PENDING, done=0)
         log("correction.retried", actor=actor, obj=correction, reason=correction.reason)
-        transaction.on_commit(lambda: async_task("curation.checks.tasks.run_correction_task", correction.pk,
-                                                 task_name=f"correction-{correction.pk}-retry"))
+        transaction.on_commit(lambda: _queue_correction(correction.pk, f"correction-{correction.pk}-retry"))
     correction.refresh_from_db()
     return correction
 

@@ -149,3 +149,30 @@ def test_in_workers_a_correction_failing_mid_way_switches_nothing(worker_portal)
     assert (state, error) == ("applied", "")
     changed = [a != b for a, b in zip(portal.query(INDEX), index)]
     assert changed == [True, True, False, True]
+
+
+@pytest.mark.django_db
+def test_a_queue_that_fails_leaves_a_failed_correction_and_a_message(curator_client, monkeypatch,
+                                                                      django_capture_on_commit_callbacks):
+    """With TCIA_Q_SYNC=1 the task runs inside the request: if the queue itself fails (here: the
+    error the walk-through met), the curator gets the correction page with a message, not a 500."""
+    import django_q.tasks
+    from django.db import OperationalError
+
+    submission = make_submission(slug="sync-queue", prefix="SQ")
+    files = [d for d, _ in series("PAT-A", "st", "ct", images=3, series_description="Chest")]
+    files[1].SeriesDescription = "Chets"
+    ingest(submission, files)
+    run_checks(collection=submission.collection, checks=["consistency_series"])
+    finding = Finding.objects.get(collection=submission.collection, check_name="consistency_series")
+
+    def closed(*args, **kwargs):
+        raise OperationalError("Cannot operate on a closed database.")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", closed)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = curator_client.post(f"/curation/checks/findings/{finding.pk}/action/", {"action": "fix", "reason": "t"})
+    correction = Correction.objects.get()
+    assert response.status_code == 302 and correction.state == "failed" and not correction.files.exists()
+    page = curator_client.get(response["Location"]).content.decode()
+    assert "could not be started" in page and "Retry" in page and "closed database" not in page
