@@ -213,3 +213,23 @@ def test_a_group_fix_is_one_correction_all_or_nothing(monkeypatch, django_captur
     assert Correction.objects.filter(state="applied").count() == 1
     assert open_findings(collection) == []
     assert {read_image_dataset(i).SeriesDescription for i in Image.objects.all()} == {"Chest"}
+
+
+def test_a_failed_run_tells_the_curator_without_exception_text(emptied, monkeypatch, curator_client):
+    from curation.checks.models import CheckRun
+
+    submission, _, _ = emptied
+
+    def broken(ctx):
+        raise RuntimeError("OperationalError: database is locked near Doe^Jane")
+
+    monkeypatch.setitem(engine.CHECKS, "rules", ("Conformance (our rules)", broken))
+    with pytest.raises(RuntimeError):
+        run_checks(collection=submission.collection, checks=["rules"])
+    run = CheckRun.objects.get()
+    assert run.state == "failed" and "Run them again" in run.error
+    status = curator_client.get(f"/curation/checks/runs/{run.pk}/status.json").json()
+    html = curator_client.get(f"/curation/checks/{submission.collection.slug}/").content.decode()
+    for text in (status["error"], html):
+        assert "OperationalError" not in text and "Doe^Jane" not in text
+    assert "Run them again" in html
