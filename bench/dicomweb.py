@@ -49,8 +49,10 @@ def freeze_versions():
     with connection.cursor() as cur:
         cur.execute("""
             INSERT INTO collections_app_collectionversion (id, collection_id, number, release_date, notes,
-                manifest_sha256, image_count, total_bytes, withdrawn_reason, created_at)
-            SELECT c.id, c.id, 1, DATE '2024-01-15', '', '', 0, 0, '', now() FROM collections_app_collection c""")
+                manifest_sha256, image_count, total_bytes, withdrawn_reason, created_at, subject_count, study_count,
+                series_count, modalities, body_parts, doi_url)
+            SELECT c.id, c.id, 1, DATE '2024-01-15', '', '', 0, 0, '', now(), 0, 0, 0, '[]', '[]', ''
+            FROM collections_app_collection c""")
         cur.execute("""
             INSERT INTO collections_app_versionentry (version_id, series_id, sop_instance_uid, stored_file_id,
                 sop_class_uid, instance_number, acquisition_number)
@@ -61,13 +63,20 @@ def freeze_versions():
             INSERT INTO collections_app_versionseries (version_id, series_id, collection_short_name, patient_id,
                 study_instance_uid, study_date, study_id, study_description, series_instance_uid, series_number,
                 series_description, modality, body_part_examined, manufacturer, manufacturer_model_name,
-                software_versions, third_party_analysis)
+                software_versions, third_party_analysis, image_count, total_bytes)
             SELECT s.collection_id, s.id, c.short_name, p.patient_id, t.study_instance_uid, t.study_date, t.study_id,
                    t.study_description, s.series_instance_uid, s.series_number, s.series_description, s.modality,
                    s.body_part_examined, s.manufacturer, s.manufacturer_model_name, s.software_versions,
-                   s.third_party_analysis
+                   s.third_party_analysis, coalesce(n.images, 0), coalesce(n.bytes, 0)
             FROM collections_app_series s JOIN collections_app_collection c ON c.id = s.collection_id
+            LEFT JOIN (SELECT i.series_id, count(*) AS images, sum(f.size) AS bytes FROM collections_app_image i
+                       JOIN collections_app_storedfile f ON f.id = i.stored_file_id GROUP BY i.series_id) n
+                   ON n.series_id = s.id
             JOIN collections_app_subject p ON p.id = s.subject_id JOIN collections_app_study t ON t.id = s.study_id""")
+        cur.execute("""
+            UPDATE collections_app_collectionversion v SET image_count = n.images, total_bytes = n.bytes
+            FROM (SELECT version_id, sum(image_count) AS images, sum(total_bytes) AS bytes
+                  FROM collections_app_versionseries GROUP BY version_id) n WHERE n.version_id = v.id""")
         # The bench files are random bytes, not DICOM: give them the parsed headers a real file of
         # this shape would have, as the first QIDO request would have stored them.
         cur.execute("""

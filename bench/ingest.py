@@ -67,6 +67,8 @@ def main():
     parser.add_argument("--hook-times", action="store_true", help="report the time spent inside each hook during (c)")
     parser.add_argument("--alternate", type=int, default=0, metavar="R",
                         help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="run (c) under cProfile and print its K functions of most own time (slows (c))")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -129,6 +131,7 @@ def main():
         intake_c = Intake(submission_c, start_batch(submission=submission_c, source=IntakeBatch.Source.CLI))
 
         results = {}
+        server_cpu = None
         orthanc_label = None
         if not args.no_orthanc and orthanc_peer.available():
             with orthanc_peer.Orthanc() as peer:
@@ -140,7 +143,22 @@ def main():
                                        ("(c1) one file at a time", full, blobs, intake.finish)):
             if label.startswith("(c1)") and args.skip_single:
                 continue
+            before = backend_cpu(connection) if label.startswith("(c)") else None
+            profiler = None
+            if args.profile and label.startswith("(c) "):
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             results[label] = timed(fn, items, then)
+            if profiler is not None:
+                import pstats
+
+                profiler.disable()
+                print(f"(c) under cProfile, {args.profile} functions of most own time:")
+                pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(args.profile)
+            if before is not None:
+                server_cpu = backend_cpu(connection) - before
         assert Image.objects.filter(collection=collection_c).count() == len(blobs)
         hook_time = dict(hook_time)  # (c) only: the rounds below run the same (timed) hooks again
         if args.alternate:
@@ -157,6 +175,10 @@ def main():
     a, b, c = (results[k] for k in ("(a) pydicom read+write", "(b) de-identify", "(c) full ingest"))
     print(f"ratios (wall): b/a = {a[0] / b[0]:.2f}   c/b = {b[0] / c[0]:.2f}   c/a = {a[0] / c[0]:.2f}")
     print(f"ratios (CPU):  b/a = {a[1] / b[1]:.2f}   c/b = {b[1] / c[1]:.2f}   c/a = {a[1] / c[1]:.2f}")
+    if server_cpu is not None:
+        n = len(blobs)
+        print(f"CPU per file in (c): Python {c[1] / n * 1000:.2f} ms, PostgreSQL server {server_cpu / n * 1000:.2f} ms "
+              f"(wall {c[0] / n * 1000:.2f} ms)")
     if orthanc_label:
         o = results[orthanc_label]
         print(f"full ingest vs Orthanc (files/s, wall): c/o = {o[0] / c[0]:.2f}   (Orthanc vs plain: o/a = {a[0] / o[0]:.2f};"
@@ -170,6 +192,21 @@ def main():
         for label, (wall, cpu) in alternate.items():
             print(f"  {label:<44}{wall:>8.2f} wall {(wall / base_wall - 1) * 100:>+7.1f} %"
                   f"{cpu:>9.2f} CPU {(cpu / base_cpu - 1) * 100:>+7.1f} %")
+
+
+def backend_cpu(connection) -> float | None:
+    """CPU seconds used so far by the PostgreSQL server process serving `connection` (it runs on
+    this machine: /proc/<pid>/stat), or None on SQLite (the database runs inside our process)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed_hook(hook, totals, suffix=""):

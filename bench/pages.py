@@ -7,8 +7,9 @@
 Builds an archive (SQLite in a temporary folder, or DATABASE_URL): the 15 seed collections, the
 two demo collections published with DOIs; with --big, bench/api.py's 1,000,000-image archive
 (20 collections x 500 series x 100 images, PostgreSQL) frozen as version 1 as in
-bench/dicomweb.py, each with its DOIs. Then starts gunicorn (2 sync workers, DEBUG off, every
-middleware, static files collected as in production) on a free port and measures with `wrk`
+bench/dicomweb.py, each with its DOIs. Then starts the production web server (`scripts/serve.sh web`:
+granian, 2 workers of 4 threads, DEBUG off, every middleware, static files collected as in
+production; `--server gunicorn` for 2 sync gunicorn workers instead) on a free port and measures with `wrk`
 (Debian package wrk) in rounds: the login page (one plain template and a form), the catalogue,
 a collection page and a DOI landing page. Each page's requests/s is divided by the login page's
 in the same round; the median ratio of the rounds is printed. Goal: each >= 0.8.
@@ -128,7 +129,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="granian",
                         help="the WSGI server: gunicorn sync workers, or granian's WSGI interface")
     parser.add_argument("--big", action="store_true", help="the 1,000,000-image PostgreSQL archive (needs DATABASE_URL)")
     args = parser.parse_args()
@@ -144,9 +145,9 @@ def main():
     urls = build(args.big)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     port = free_port()
-    if args.server == "granian":
-        command = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
-                   str(port), "--workers", str(args.workers), "--log-level", "warning", "tcia.wsgi:application"]
+    if args.server == "granian":  # the production start, as documented in README
+        command = [str(ROOT / "scripts" / "serve.sh"), "web"]
+        env.update({"TCIA_WEB_BIND": f"127.0.0.1:{port}", "TCIA_WEB_WORKERS": str(args.workers)})
     else:
         command = [sys.executable, "-m", "gunicorn", "tcia.wsgi:application", "-b", f"127.0.0.1:{port}", "-w",
                    str(args.workers), "--log-level", "warning"]

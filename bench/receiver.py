@@ -19,12 +19,13 @@ import argparse
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from portal import BenchPortal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,46 +43,21 @@ def main():
     args = parser.parse_args()
     if not shutil.which("storescu"):
         raise SystemExit("dcmtk's storescu is not installed (apt-get install dcmtk)")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
-    env = {k: v for k, v in os.environ.items()}
-    env.update({"DJANGO_SETTINGS_MODULE": "tcia.settings", "DJANGO_DEBUG": "1", "TCIA_DEMO": "0",
-                "DJANGO_SECRET_KEY": "bench-receiver-secret", "TCIA_VAR_DIR": str(tmp), "TCIA_STORAGE_ROOT": str(tmp / "s"),
-                "TCIA_Q_SYNC": "0", "TCIA_Q_WORKERS": str(args.workers), "TCIA_LOG_LEVEL": "WARNING"})
-    pg_name = None
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        import psycopg
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(os.environ["DATABASE_URL"])
-        pg_name = f"bench_receiver_{os.getpid()}"
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{pg_name}"))
-    else:
-        env.pop("DATABASE_URL", None)
-
-    def manage(*a, **kw):
-        return subprocess.run([sys.executable, "manage.py", *a], cwd=ROOT, env=env, check=True, capture_output=True,
-                              text=True, **kw)
+    portal = BenchPortal("bench-receiver-", TCIA_Q_WORKERS=args.workers)
+    env, manage, tmp = portal.env, portal.manage, portal.tmp
 
     def batch_state(slug):
         code = ("from curation.models import IntakeBatch as B; b = B.objects.filter(submission__collection__slug="
                 f"{slug!r}).order_by('-pk').first(); print(b.state if b else '-', b.processed if b else 0)")
-        return manage("shell", "-c", code).stdout.strip().splitlines()[-1].split()
+        return portal.shell(code).split()
 
     procs = []
     try:
-        manage("migrate", "--noinput", "-v0")
-        folder = tmp / "corpus"
-        manage("shell", "-c", f"from curation.dicom.synth import write_corpus; write_corpus({str(folder)!r}, {args.n})")
-        manage("shell", "-c", "from collections_app.models import Collection as C\n"
-               "from curation.services.submissions import create_submission as s\n"
-               "for slug in ('ingest-bench', 'receiver-bench'):\n"
-               "    s(collection=C.objects.create(slug=slug, title=slug, short_name=slug, subject_prefix=slug.upper()))")
-        ae = manage("shell", "-c", "from curation.models import Submission as S; "
-                    "print(S.objects.get(collection__slug='receiver-bench').ae_title)").stdout.strip().splitlines()[-1]
+        folder = portal.setup(args.n, ("ingest-bench", "receiver-bench"))
+        ae = portal.shell("from curation.models import Submission as S; "
+                          "print(S.objects.get(collection__slug='receiver-bench').ae_title)")
         mb = sum(p.stat().st_size for p in folder.rglob("*.dcm")) / 1e6
-        print(f"corpus: {args.n} files, {mb:.0f} MB; database: {'postgresql' if pg_name else 'sqlite'}", flush=True)
+        print(f"corpus: {args.n} files, {mb:.0f} MB; database: {portal.database}", flush=True)
 
         t0 = time.perf_counter()
         manage("ingest", str(folder), "--collection", "ingest-bench", "--no-progress")
@@ -117,14 +93,7 @@ def main():
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, 9)
                 p.wait()
-        if pg_name:
-            import psycopg
-            from urllib.parse import urlsplit, urlunsplit
-
-            parts = urlsplit(os.environ["DATABASE_URL"])
-            with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-        shutil.rmtree(tmp, ignore_errors=True)
+        portal.close()
     n = args.n
     print(f"(i) manage.py ingest, one process        {n / ingest:8.1f} files/s  ({ingest:.1f} s)")
     print(f"(r) storescu -> receiver -> {args.workers} workers   {n / received:8.1f} files/s  ({received:.1f} s until indexed;"

@@ -514,6 +514,10 @@ def derived_file(request, slug, name):
     stored: StoredFile = f.stored_file
     from django.http import StreamingHttpResponse
 
+    from fixity.blocking import refuse_blocked
+
+    refuse_blocked([stored.storage_name])  # failed the fixity audit: a clear 503, not bad bytes
+
     try:
         byte_range = downloads.parse_range(request.headers.get("Range", ""), stored.size)
     except downloads.RangeNotSatisfiable:

@@ -70,3 +70,30 @@ def plain_user(db):
 def curator_client(client, curator):
     client.force_login(curator)
     return client
+
+
+# --- Skips: in CI (TCIA_STRICT_SKIPS=1) a skip not listed in tests/skips.py fails the run. ---
+_skips = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        from tests.skips import Skip, reason_of
+
+        _skips.append(Skip(report.nodeid, reason_of(report)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import skips
+
+    if not skips.strict() or not _skips:
+        return
+    bad = skips.unexpected(_skips, skips.database_leg())
+    if bad:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"{len(bad)} test(s) skipped that must run on this machine (TCIA_STRICT_SKIPS=1; "
+                 "the allowed skips are listed in tests/skips.py):"]
+        lines += [f"  {s.nodeid}: {s.reason}" for s in bad]
+        if tr:
+            tr.write_line("\n".join(lines), red=True)
+        session.exitstatus = 1

@@ -125,9 +125,19 @@ def test_get_series_v4_columns_dates_and_escaping(client, archive):
     data = json.loads(body)
     assert len(data) == 4
     assert_json_keys_in_order(data, GET_SERIES_V4)
-    row = data[0]
-    assert row["DateReleased"] == "03-05-2024" and row["StudyDate"] == "01-08-2010" or row["StudyDate"].count("-") == 2
-    assert row["SeriesDate"][2] == "-" and row["SeriesDate"][5] == "-" and len(row["SeriesDate"]) == 10
+    # Every date MM-DD-YYYY (reference §2), each checked against the stored date of its series.
+    stored = {s.series_instance_uid: s for s in Series.objects.select_related("study")
+              .filter(series_instance_uid__in=[row["SeriesInstanceUID"] for row in data])}
+    assert len(stored) == 4
+    mmddyyyy = "%m-%d-%Y"
+    for row in data:
+        series = stored[row["SeriesInstanceUID"]]
+        assert series.study.study_date and series.series_date  # the fixture dates every study and series
+        assert row["StudyDate"] == series.study.study_date.strftime(mmddyyyy)
+        assert row["SeriesDate"] == series.series_date.strftime(mmddyyyy)
+        assert row["DateReleased"] == series.date_released.strftime(mmddyyyy) == "03-05-2024"
+    # Some date of the fixture has a day past 12, so a day-first format cannot pass unnoticed.
+    assert any(s.study.study_date.day > 12 or s.series_date.day > 12 for s in stored.values())
     assert isinstance(row["ImageCount"], int) and isinstance(row["FileSize"], int) and row["Authorized"] == 1
     assert isinstance(row["SeriesNumber"], str)
     assert "ProtocolName" not in row  # a null value drops its key
