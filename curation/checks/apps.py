@@ -39,6 +39,12 @@ class ChecksConfig(AppConfig):
         from curation.hooks import register_ingest_hook
 
         register_ingest_hook(on_ingest, many=on_ingest_many)
+        from curation.cockpit import register_events, register_step
+
+        from .cockpit import checks_events, checks_step
+
+        register_step(40, checks_step)
+        register_events(checks_events)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is optional for this app

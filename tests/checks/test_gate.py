@@ -36,3 +36,18 @@ def test_an_open_error_finding_refuses_publication(curator):
     # A warning does not block; waiving the errors lifts this gate (the others still judge).
     waive(findings=errors, actor=curator, reason="accepted by the submitter's site")
     assert checks_failures(gate_failures(collection), collection) == []
+
+
+def test_the_cockpit_shows_the_checks_step_and_its_runs(curator):
+    from curation import cockpit
+
+    submission = make_submission(slug="cockpit-checks", prefix="CKC")
+    files = [d for d, _ in series("PAT-A", "st", "ct", images=3)]
+    del files[1].ImageType
+    ingest(submission, files)
+    assert {s.key: s for s in cockpit.steps(submission)}["checks"].state == cockpit.WAITING
+    run_checks(collection=submission.collection, checks=["dciodvfy"])
+    errors = Finding.objects.filter(collection=submission.collection, status="open", severity="error").count()
+    step = {s.key: s for s in cockpit.steps(submission)}["checks"]
+    assert step.state == cockpit.BLOCKED and step.summary.startswith(f"{errors} open error")
+    assert any(e.kind == "checks" for e in cockpit.timeline(submission))
