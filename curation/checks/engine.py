@@ -31,10 +31,46 @@ class FindingData:
     details: dict = field(default_factory=dict)
     fix: dict | None = None
     fix_label: str = ""
+    template: str = ""  # the message with its values taken out; findings are grouped by it
 
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(f"{self.check}|{self.key}".encode()).hexdigest()
+
+
+_TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|\bType [123]C?\b")
+_WORD = re.compile(r"[A-Za-z0-9_^-]+")
+_TEMPLATE_RULES = (
+    (re.compile(r"= <[^<>]*>"), "= <…>"),                              # dciodvfy's quoted values
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),                       # repr'd tag values
+    (re.compile(r"\b[0-9a-f]{32,64}\b"), "‹hash›"),
+    (re.compile(r"\b\d+(?:\.\d+){2,}\b"), "‹UID›"),
+    (re.compile(r"-?\b\d+(?:\.\d+)?\b"), "N"),
+    (re.compile(r"‹UID›(?:[,;]? ‹UID›)+"), "‹UID›…"),
+    (re.compile(r"N(?:(?:, |→|-)N)+(?: …)?"), "N…"),
+    (re.compile(r"'…' ×N(?:, '…' ×N)*"), "'…' ×N…"),
+)
+
+
+def message_template(message: str, names=()) -> str:
+    """The message with UIDs, numbers, hashes, quoted tag values and the given names (patient
+    IDs) taken out, so findings that say the same thing about different objects group together.
+    Tags "(gggg,eeee)" and attribute keywords stay: they are what the finding is about."""
+    text = re.sub("[\ue000-\uf8ff]", "", message)
+    names = names if isinstance(names, (set, frozenset)) else {n for n in names if n}
+    if names:  # one look-up per word, whatever the number of subjects
+        text = _WORD.sub(lambda m: "‹subject›" if m[0] in names else m[0], text)
+    tags = []
+
+    def keep(m):
+        tags.append(m[0])
+        return chr(0xE000 + len(tags) - 1)  # a private-use character: no rule below touches it
+
+    text = _TAG.sub(keep, text)
+    for pattern, repl in _TEMPLATE_RULES:
+        text = pattern.sub(repl, text)
+    text = re.sub("[\ue000-\uf8ff]", lambda m: tags[ord(m[0]) - 0xE000], text)
+    return text[:300]
 
 
 class Context:
@@ -65,6 +101,11 @@ class Context:
         if value is None:
             return default
         return value
+
+    def present(self, image, keyword) -> bool:
+        """Whether the file has the attribute at all (empty counts as present)."""
+        facts = self.facts.get(image.stored_file_id)
+        return facts is not None and keyword in facts.header
 
     def text(self, image, keyword) -> str:
         value = self.h(image, keyword)
@@ -187,6 +228,9 @@ _RT = {"RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SEG", "REG", "SR", "KO", "PR
 
 
 def _consistency(ctx, check, scope, groups, keys, obj_of):
+    """Values that differ between the files of a group. A file without the attribute says
+    nothing about it (PatientAge present on CT and absent on MR is no contradiction): only the
+    files that have it are compared."""
     out = []
     for group_id, images in groups.items():
         if len(images) < 2:
@@ -194,7 +238,8 @@ def _consistency(ctx, check, scope, groups, keys, obj_of):
         for keyword, severity in keys.items():
             if keyword == "FrameOfReferenceUID" and any(ctx.text(i, "Modality") in _RT for i in images):
                 continue
-            counter = Counter(ctx.text(i, keyword) for i in images)
+            having = [i for i in images if ctx.present(i, keyword)]
+            counter = Counter(ctx.text(i, keyword) for i in having)
             if len(counter) < 2:
                 continue
             majority = _majority(counter)
@@ -203,12 +248,14 @@ def _consistency(ctx, check, scope, groups, keys, obj_of):
                 check, severity, scope,
                 f"{keyword} differs within the {scope}: {_fmt_counts(counter)}",
                 key=f"{group_id}:{keyword}", subject=subject, study=study, series=series,
-                images=images, uids={"attribute": keyword, "values": dict(counter.most_common(20))},
+                images=having, uids={"attribute": keyword, "values": dict(counter.most_common(20))},
+                template=f"{keyword} differs within the {scope}",
             )
             if majority is not None and keyword not in ("StudyInstanceUID", "PatientID"):
-                minority = [i.pk for i in images if ctx.text(i, keyword) != majority]
+                minority = [i.pk for i in having if ctx.text(i, keyword) != majority]
                 data.fix = {"op": "set", "path": keyword, "value": majority, "images": minority}
-                data.fix_label = f"Set {keyword} to the majority value {majority!r} in {len(minority)} file(s)"
+                data.fix_label = (f"Set {keyword} to the majority value {majority!r} in {len(minority)} "
+                                  f"file{'s' if len(minority) != 1 else ''}")
             out.append(data)
     return out
 
@@ -515,16 +562,20 @@ def check_linkage(ctx):
 
 DCIODVFY_LINE = re.compile(r"^(Error|Warning|Abort)\s*-\s*(.*)$")
 DCIODVFY_ATTR = re.compile(r"<?/?([A-Za-z0-9]+)\(([0-9A-Fa-f]{4},[0-9A-Fa-f]{4})\)")
+DCIODVFY_PATH = re.compile(r"</([^>]*)>")
 DCIODVFY_MODULE = re.compile(r"Module=<([^>]+)>")
+# (attribute, message part): dciodvfy says these of every file our de-identification writes, by
+# design. An entry hides its message on that attribute only; the same words about another
+# attribute are a real finding.
 DEFAULT_DCIODVFY_IGNORE = (
-    # Our own de-identification blanks StudyID and writes the subject ID as PatientName: by design.
-    "Missing attribute or value that would be needed to build DICOMDIR",
-    "Retired Person Name form",
+    ("StudyID", "Missing attribute or value that would be needed to build DICOMDIR"),  # StudyID blanked
+    ("PatientName", "Retired Person Name form"),  # the subject ID written as the name
+    ("OperatorsName", "Retired Person Name form"),  # replaced by a placeholder
 )
 
 
 def parse_dciodvfy(text: str) -> list[dict]:
-    """[{level, attribute, tag, module, message}] from dciodvfy's output."""
+    """[{level, attribute, tag, module, message, nested}] from dciodvfy's output."""
     rows = []
     for line in text.splitlines():
         m = DCIODVFY_LINE.match(line.strip())
@@ -533,27 +584,56 @@ def parse_dciodvfy(text: str) -> list[dict]:
         body = m[2]
         attr = DCIODVFY_ATTR.search(body)
         module = DCIODVFY_MODULE.search(body)
+        path = DCIODVFY_PATH.search(body)
         rows.append({
             "level": "warning" if m[1] == "Warning" else "error",
             "attribute": attr[1] if attr else "",
             "tag": f"({attr[2].upper()})" if attr else "",
             "module": module[1] if module else "",
             "message": body.strip(),
+            "nested": bool(path and len(DCIODVFY_ATTR.findall(path[1])) > 1),
         })
     return rows
+
+
+def ignored(row, ignore) -> bool:
+    return any(row["attribute"] == attribute and part in row["message"] for attribute, part in ignore)
 
 
 def _normalize(message: str) -> str:
     return re.sub(r"= <[^>]*>", "= <…>", re.sub(r"\[\d+\]", "", message))
 
 
+def _bare(message: str) -> str:
+    """dciodvfy's message without the element path and module it starts and ends with (the
+    template names them once)."""
+    message = re.sub(r"^</[^>]*>\s*-\s*", "", message)
+    return re.sub(r"\s*-?\s*Module=<[^>]*>\s*$", "", message).strip()
+
+
+def dciodvfy_exe() -> str:
+    return getattr(settings, "TCIA_DCIODVFY", "dciodvfy")
+
+
+def dciodvfy_tool() -> str:
+    """Which dciodvfy answers (path, size, mtime): cached results are reused only from the same one."""
+    import os
+    import shutil
+
+    path = shutil.which(dciodvfy_exe())
+    if not path:
+        return ""
+    st = os.stat(path)
+    return hashlib.sha256(f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+
+
 def run_dciodvfy(stored_file) -> str:
     """dciodvfy's whole output for one stored file (copied to a temporary file when the
-    archive storage is not a local folder)."""
+    archive storage is not a local folder). No database access: safe in a thread."""
     import shutil
     import tempfile
 
-    exe = getattr(settings, "TCIA_DCIODVFY", "/usr/bin/dciodvfy")
+    exe = dciodvfy_exe()
     path = stored_file.path()
     tmp = None
     if path is None:
@@ -576,9 +656,48 @@ def run_dciodvfy(stored_file) -> str:
     return text
 
 
+def dciodvfy_rows(stored_files, progress=None) -> dict:
+    """sha256 → parsed dciodvfy rows for each stored file: from the cache (by content hash and
+    tool), else by running dciodvfy, several files at once (TCIA_CHECKS_DCIODVFY_WORKERS
+    processes; the threads only wait on them), then cached."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from .models import DciodvfyResult
+
+    tool = dciodvfy_tool()
+    by_hash = {f.sha256: f for f in stored_files}
+    out = {}
+    hashes = list(by_hash)
+    for k in range(0, len(hashes), 500):
+        for sha, rows in DciodvfyResult.objects.filter(tool=tool, sha256__in=hashes[k:k + 500]).values_list("sha256", "rows"):
+            out[sha] = rows
+            if progress:
+                progress()
+    todo = [f for sha, f in by_hash.items() if sha not in out]
+    workers = int(getattr(settings, "TCIA_CHECKS_DCIODVFY_WORKERS", 0) or os.cpu_count() or 2)
+    fresh = []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
+        futures = {pool.submit(run_dciodvfy, f): f for f in todo}
+        for future in as_completed(futures):
+            stored = futures[future]
+            rows = parse_dciodvfy(future.result())
+            out[stored.sha256] = rows
+            fresh.append(DciodvfyResult(sha256=stored.sha256, tool=tool, rows=rows))
+            if progress:
+                progress()
+    for k in range(0, len(fresh), 500):
+        DciodvfyResult.objects.bulk_create(fresh[k:k + 500], ignore_conflicts=True)
+    return out
+
+
+def default_sample():
+    return getattr(settings, "TCIA_CHECKS_DCIODVFY_SAMPLE", "all")
+
+
 def _sample(images, sample):
     images = sorted(images, key=lambda i: (i.instance_number if i.instance_number is not None else 0, i.pk))
-    if sample in ("all", "all_per_series", None, 0):
+    if sample in ("all", "all_per_series", None, 0, ""):
         return images
     if sample in ("one", "one_per_series"):
         return images[:1]
@@ -589,39 +708,122 @@ def _sample(images, sample):
     return [images[int(k * step)] for k in range(n)]
 
 
+_MISSING = re.compile(r"Missing attribute|Empty attribute|A value is required")
+_TYPE2_MISSING = re.compile(r"Missing attribute for Type 2 Required")
+_WRONG_VR = re.compile(r"Invalid Value Representation|Explicit value representation doesn't match")
+
+
+def _read_header(image):
+    from pydicom import dcmread
+
+    with image.stored_file.open() as fh:
+        return dcmread(fh, stop_before_pixels=True, force=True)
+
+
+def _series_value(ctx, images, keyword, limit=7):
+    """The value the files of `images` agree on for `keyword` (a strict majority of those that
+    have a non-empty one; at most `limit` files are read when the facts do not hold it), or None."""
+    from .facts import HEADER_KEYWORDS
+    from .fixes import value_text
+
+    values = Counter()
+    known = keyword in HEADER_KEYWORDS
+    looked = images if known else images[:limit]
+    for image in looked:
+        if known:
+            text = ctx.text(image, keyword)
+        else:
+            try:
+                ds = _read_header(image)
+            except Exception:  # noqa: BLE001 - an unreadable file gives no value
+                continue
+            text = value_text(ds[keyword].value) if keyword in ds and not ds[keyword].is_empty else ""
+        if text:
+            values[text] += 1
+    if sum(values.values()) * 2 <= len(looked):
+        return None  # most files have none either: not a value the series agrees on
+    return _majority(values)
+
+
+def dciodvfy_fix(ctx, series_images, affected, row):
+    """(spec, label) of the correction that clears a dciodvfy row on `affected` files, or (None, "")."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    keyword = row["attribute"]
+    tag = tag_for_keyword(keyword) if keyword else None
+    if tag is None or row["nested"]:
+        return None, ""
+    message = row["message"]
+    pks = [i.pk for i in affected]
+    n = len(affected)
+    if message.startswith("Retired attribute") or " - Retired attribute" in message:
+        return ({"op": "delete", "path": keyword, "images": pks},
+                f"Remove the retired attribute {keyword} {row['tag']} from {n} file{'s' if n != 1 else ''}")
+    if _WRONG_VR.search(message):
+        return ({"op": "fix_vr", "path": keyword, "images": pks},
+                f"Rewrite {keyword} with its dictionary VR {dictionary_VR(tag)} in {n} file{'s' if n != 1 else ''}")
+    if _MISSING.search(message):
+        chosen = {i.pk for i in affected}
+        others = [i for i in series_images if i.pk not in chosen]
+        value = _series_value(ctx, others, keyword) if others else None
+        if value is not None:
+            return ({"op": "set", "path": keyword, "value": value, "images": pks},
+                    f"Set {keyword} to {value!r}, the value the other files of the series have, in {n} file{'s' if n != 1 else ''}")
+        if keyword == "Modality":
+            modalities = SOP_CLASS_MODALITY.get(ctx.text(affected[0], "SOPClassUID"), set())
+            if len(modalities) == 1 and all(ctx.text(i, "SOPClassUID") == ctx.text(affected[0], "SOPClassUID")
+                                            for i in affected):
+                value = next(iter(modalities))
+                return ({"op": "set", "path": keyword, "value": value, "images": pks},
+                        f"Set Modality to {value!r}, the modality of the SOP Class, in {n} file{'s' if n != 1 else ''}")
+        if _TYPE2_MISSING.search(message):
+            return ({"op": "set", "path": keyword, "value": "", "images": pks},
+                    f"Add {keyword} with no value (Type 2: present, may be empty) to {n} file{'s' if n != 1 else ''}")
+    return None, ""
+
+
 def check_dciodvfy(ctx, sample=None, progress=None):
+    """dciodvfy on every file by default (`sample`: "one_per_series" or a number per series only
+    when the curator asks), results cached by file content, one finding per series and message."""
     import shutil
 
-    exe = getattr(settings, "TCIA_DCIODVFY", "/usr/bin/dciodvfy")
+    exe = dciodvfy_exe()
     if not shutil.which(exe):
         return [FindingData("dciodvfy", "warning", "collection", f"dciodvfy is not installed ({exe}); conformance not checked",
                             key="missing-tool")]
-    sample = sample if sample is not None else getattr(settings, "TCIA_CHECKS_DCIODVFY_SAMPLE", "one_per_series")
-    ignore = tuple(getattr(settings, "TCIA_CHECKS_DCIODVFY_IGNORE", DEFAULT_DCIODVFY_IGNORE))
+    sample = sample or default_sample()
+    ignore = tuple(tuple(entry) for entry in getattr(settings, "TCIA_CHECKS_DCIODVFY_IGNORE", DEFAULT_DCIODVFY_IGNORE))
+    chosen_by_series = {series_id: _sample(images, sample) for series_id, images in ctx.by_series.items()}
+    rows_by_hash = dciodvfy_rows({i.stored_file for chosen in chosen_by_series.values() for i in chosen},
+                                 progress=progress)
     out = []
     for series_id, images in ctx.by_series.items():
         series = images[0].series
         grouped = {}
-        chosen = _sample(images, sample)
+        chosen = chosen_by_series[series_id]
         for image in chosen:
-            for row in parse_dciodvfy(run_dciodvfy(image.stored_file)):
-                if any(s in row["message"] for s in ignore):
+            for row in rows_by_hash.get(image.stored_file.sha256, []):
+                if ignored(row, ignore):
                     continue
                 key = (row["level"], row["tag"], _normalize(row["message"]))
                 entry = grouped.setdefault(key, {"row": row, "images": []})
-                entry["images"].append(image)
-            if progress:
-                progress()
+                if image not in entry["images"]:
+                    entry["images"].append(image)
         for (level, tag, norm), entry in grouped.items():
             row = entry["row"]
             where = f" in module {row['module']}" if row["module"] else ""
+            checked = "files" if len(chosen) == len(images) else "checked files"
+            fix, fix_label = dciodvfy_fix(ctx, images, entry["images"], row)
             out.append(FindingData(
                 "dciodvfy", "error" if level == "error" else "warning", "series",
                 f"{row['attribute'] or 'File'}{where}: {row['message']} "
-                f"({len(entry['images'])} of {len(chosen)} checked file(s))",
+                f"({len(entry['images'])} of {len(chosen)} {checked})",
                 key=f"{series_id}:{level}:{tag}:{norm}", subject=series.subject, study=series.study, series=series,
                 images=entry["images"], details={"attribute": row["attribute"], "tag": row["tag"], "module": row["module"],
-                                                 "message": row["message"], "checked": len(chosen)},
+                                                 "message": row["message"], "checked": len(chosen),
+                                                 "sample": str(sample)},
+                fix=fix, fix_label=fix_label,
+                template=message_template(f"{row['attribute'] or 'File'} {row['tag']}{where}: {_bare(norm)}".replace("  ", " ")),
             ))
     return out
 

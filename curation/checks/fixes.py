@@ -7,6 +7,8 @@ A spec is {"op": ..., image selection, op arguments}:
 * ``delete``   path                   remove it
 * ``replace``  from, to [, paths]     replace a value wherever it occurs (any UI/text element; used
                                        to repoint a reference)
+* ``fix_vr``   path                   rewrite a top-level element with its data dictionary VR
+* ``batch``    specs: [spec, ...]     several specs as one correction (each on its own images)
 * ``new_uid``                         give each image a new SOP Instance UID under our UID root
 * ``use_received``, ``conflict``       switch the image to a conflicting file received later
 * ``phi``      rules: [{path, vr, value, action: remove|replace|shift|hash, arg}]
@@ -137,11 +139,56 @@ def _set(ds, tag, value, changes, label):
     changes.append(Change(label, old, value))
 
 
+def _fix_vr(ds, tag, changes, label):
+    """Re-create the element with the dictionary's VR, keeping its value (as text)."""
+    from curation.services.corrections import Change
+
+    if tag not in ds._dict:
+        return
+    elem = ds[tag]
+    vr = dictionary_VR(tag)
+    if elem.VR == vr:
+        return
+    text = value_text(elem.value).strip()
+    try:
+        new = DataElement(tag, vr, text.split("\\") if "\\" in text else text, validation_mode=2)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label}: the value cannot be written as {vr}") from exc
+    del ds[tag]
+    ds.add(new)
+    changes.append(Change(f"{label} VR", elem.VR, vr))
+
+
 def build_mutation(spec: dict):
     """The mutation function (ds, image) -> [Change] for a spec."""
     from curation.services.corrections import Change
 
     op = spec.get("op")
+    if op == "batch":
+        parts = [(build_mutation(sub), set(sub.get("images") or [])) for sub in spec.get("specs") or []]
+        if not parts or any(not images for _, images in parts):
+            raise ValueError("a batch needs specs, each with its images")
+
+        def mutate(ds, image):
+            changes = []
+            for part, images in parts:
+                if image.pk in images:
+                    changes.extend(part(ds, image))
+            return changes
+
+        return mutate
+    if op == "fix_vr":
+        tokens = parse_path(spec["path"])
+        if len(tokens) != 1 or "tag" not in tokens[0]:
+            raise ValueError("fix_vr takes a top-level public attribute")
+        tag = tokens[0]["tag"]
+
+        def mutate(ds, image):
+            changes = []
+            _fix_vr(ds, tag, changes, spec["path"])
+            return changes
+
+        return mutate
     if op in ("set", "delete"):
         tokens = parse_path(spec["path"])
         label = spec["path"]
@@ -238,6 +285,8 @@ def build_mutation(spec: dict):
 
 def select_images(collection, spec: dict):
     qs = Image.objects.filter(series__collection=collection).select_related("stored_file", "series")
+    if spec.get("op") == "batch":
+        return qs.filter(pk__in={pk for sub in spec.get("specs") or [] for pk in sub.get("images") or []}).order_by("pk")
     if spec.get("images") is not None:
         return qs.filter(pk__in=spec["images"]).order_by("pk")
     sel = spec.get("select") or {"scope": "collection"}
@@ -261,6 +310,10 @@ def describe(spec: dict) -> str:
         return "; ".join(f"replace {a} → {b}" for a, b in pairs)
     if op == "new_uid":
         return "new SOP Instance UID"
+    if op == "fix_vr":
+        return f"{spec['path']}: dictionary VR"
+    if op == "batch":
+        return f"{len(spec.get('specs') or [])} fixes: " + "; ".join(describe(sub) for sub in spec["specs"][:5])[:250]
     if op == "use_received":
         return "use the file received later"
     if op == "phi":

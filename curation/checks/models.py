@@ -54,7 +54,9 @@ class CheckRun(models.Model):
     found = models.PositiveIntegerField(default=0, help_text="Open findings after the run.")
     new = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="What the curator is told when the run failed (no exception text).")
+    dciodvfy_sample = models.CharField(max_length=20, blank=True,
+                                       help_text="Empty or 'all': dciodvfy reads every file; 'one_per_series' or n: a sample.")
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -99,6 +101,9 @@ class Finding(models.Model):
     severity = models.CharField(max_length=8, choices=Severity.choices)
     scope = models.CharField(max_length=10, choices=Scope.choices)
     message = models.TextField()
+    template = models.CharField(max_length=300, blank=True,
+                                help_text="The message with UIDs, numbers and values taken out; findings group by it.")
+    group_key = models.CharField(max_length=16, blank=True, db_index=True, help_text="Hash of check and template.")
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of check and subject matter; stable across runs.")
     subject = models.ForeignKey(Subject, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -130,7 +135,27 @@ class Finding(models.Model):
                 condition=Q(scope__in=["collection", "subject", "study", "series", "image"]), name="finding_scope_valid"
             ),
         ]
-        indexes = [models.Index(fields=["collection", "status", "severity"], name="finding_coll_status_idx")]
+        indexes = [models.Index(fields=["collection", "status", "severity"], name="finding_coll_status_idx"),
+                   models.Index(fields=["collection", "group_key"], name="finding_coll_group_idx")]
 
     def __str__(self):
         return f"{self.check_name}: {self.message[:80]}"
+
+
+def group_key_for(check_name: str, template: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{check_name}|{template}".encode()).hexdigest()[:16]
+
+
+class DciodvfyResult(models.Model):
+    """dciodvfy's parsed output for one file content (sha256) and one dciodvfy build: a file is
+    verified once, however many runs, series or corrections later see the same bytes."""
+
+    sha256 = models.CharField(max_length=64)
+    tool = models.CharField(max_length=32, help_text="Hash of the dciodvfy binary's path, size and time.")
+    rows = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "tool"], name="dciodvfyresult_unique")]

@@ -9,14 +9,14 @@ from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from collections_app.models import Image
+from collections_app.models import Image, Subject
 from curation.models import Correction
 from curation.services import corrections as primitive
 from tcia.core.audit import log
 
 from . import engine
 from .fixes import build_mutation, describe, select_images
-from .models import CheckRun, CheckState, Finding
+from .models import CheckRun, CheckState, Finding, group_key_for
 
 logger = logging.getLogger(__name__)
 MAX_LINKED_IMAGES = 200
@@ -24,13 +24,17 @@ MAX_LINKED_IMAGES = 200
 
 # ── running checks ─────────────────────────────────────────────────────────────────────────
 
-def start_run(*, collection, actor=None, checks=None) -> CheckRun:
-    """Queue a run (a django-q2 task, enqueued when the transaction commits)."""
+def start_run(*, collection, actor=None, checks=None, dciodvfy_sample: str = "") -> CheckRun:
+    """Queue a run (a django-q2 task, enqueued when the transaction commits). dciodvfy reads
+    every file unless `dciodvfy_sample` asks for a sample ("one_per_series" or n per series)."""
     from django_q.tasks import async_task
 
-    run = CheckRun.objects.create(collection=collection, checks=list(checks or []),
+    if dciodvfy_sample not in ("", "all", "one_per_series") and not str(dciodvfy_sample).isdigit():
+        raise ValueError("The dciodvfy sample is every file, one per series, or a number of files per series.")
+    run = CheckRun.objects.create(collection=collection, checks=list(checks or []), dciodvfy_sample=dciodvfy_sample,
                                   started_by=actor if getattr(actor, "is_authenticated", False) else None)
-    log("checks.run_requested", actor=actor, obj=collection, run=run.pk, checks=run.checks)
+    log("checks.run_requested", actor=actor, obj=collection, run=run.pk, checks=run.checks,
+        dciodvfy_sample=dciodvfy_sample or "all")
     transaction.on_commit(lambda: async_task("curation.checks.tasks.run_checks_task", run.pk,
                                              task_name=f"checks-{collection.slug}-{run.pk}"))
     return run
@@ -47,6 +51,7 @@ def run_checks(*, collection, actor=None, checks=None, run: CheckRun | None = No
         run = CheckRun.objects.create(collection=collection, checks=names,
                                       started_by=actor if getattr(actor, "is_authenticated", False) else None)
     file_count = collection.series.aggregate(n=Sum("image_count"))["n"] or 0
+    sample = dciodvfy_sample if dciodvfy_sample is not None else (run.dciodvfy_sample or None)
     CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.RUNNING, started_at=timezone.now(),
                                               total=file_count + len(names), done=0)
 
@@ -69,19 +74,26 @@ def run_checks(*, collection, actor=None, checks=None, run: CheckRun | None = No
         ctx = engine.Context(collection, progress=per_file)
         if file_count > computed[0]:  # files whose facts were already known count as done at once
             tick(file_count - computed[0], "file facts read")
+        if "dciodvfy" in names:  # one more step per file dciodvfy reads (a cached result is a quick one)
+            chosen = sum(len(engine._sample(images, sample or engine.default_sample())) for images in ctx.by_series.values())
+            CheckRun.objects.filter(pk=run.pk).update(total=F("total") + chosen)
         results = []
         for name in names:
             label, fn = engine.CHECKS[name]
             tick(0, label)
             if name == "dciodvfy":
-                results.extend(fn(ctx, sample=dciodvfy_sample))
+                results.extend(fn(ctx, sample=sample, progress=lambda: tick(1)))
             else:
                 results.extend(fn(ctx))
             tick(1, label)
         new, resolved = _reconcile(collection, run, names, results)
     except Exception as exc:
-        CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-                                                  finished_at=timezone.now())
+        # The curator sees a message and a retry; the log gets the exception's type (its text may
+        # quote header values).
+        logger.warning("check run %s failed (%s)", run.pk, type(exc).__name__)
+        CheckRun.objects.filter(pk=run.pk).update(
+            state=CheckRun.State.FAILED, finished_at=timezone.now(),
+            error="The checks stopped before the end; the findings are those of the last complete run. Run them again.")
         raise
     open_count = Finding.objects.filter(collection=collection, status=Finding.Status.OPEN).count()
     CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.DONE, finished_at=timezone.now(), found=open_count,
@@ -106,6 +118,7 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
     new = resolved = 0
     seen = set()
     CheckState.objects.get_or_create(collection=collection)
+    names_in_messages = set(Subject.objects.filter(collection=collection).values_list("patient_id", flat=True))
     with transaction.atomic():
         # Two runs of one collection reconcile one after the other (the row lock), so both see
         # each other's findings and neither inserts a fingerprint the other has just inserted.
@@ -116,8 +129,10 @@ def _reconcile(collection, run, names, results) -> tuple[int, int]:
             if fp in seen:
                 continue
             seen.add(fp)
+            template = (data.template or engine.message_template(data.message, names_in_messages))[:300]
             values = dict(
                 check_name=data.check, severity=data.severity, scope=data.scope, message=data.message,
+                template=template, group_key=group_key_for(data.check, template),
                 subject=data.subject, study=data.study, series=data.series, uids=data.uids, details=data.details,
                 fix=data.fix, fix_label=data.fix_label, last_run=run,
             )
@@ -184,8 +199,6 @@ def reopen(*, finding, actor, reason: str):
 def start_correction(*, collection, spec: dict, actor, reason: str, kind: str, summary: str = "", scope: str = "",
                      on_applied=None) -> Correction:
     """Create a correction from a spec and run it as a task once the transaction commits."""
-    from django_q.tasks import async_task
-
     build_mutation(spec)  # refuse a malformed spec now, not in the worker
     total = select_images(collection, spec).count()
     if total == 0:
@@ -194,9 +207,25 @@ def start_correction(*, collection, spec: dict, actor, reason: str, kind: str, s
         collection=collection, kind=kind, summary=summary or describe(spec), reason=reason, actor=actor,
         scope=scope or (spec.get("select") or {}).get("scope", "images"), spec=spec, total=total,
     )
-    transaction.on_commit(lambda: async_task("curation.checks.tasks.run_correction_task", correction.pk,
-                                             task_name=f"correction-{correction.pk}"))
+    transaction.on_commit(lambda: _queue_correction(correction.pk, f"correction-{correction.pk}"))
     return correction
+
+
+NOT_QUEUED = "The correction could not be started, so nothing was changed. Retry it."
+
+
+def _queue_correction(correction_id: int, task_name: str):
+    """Hand a correction to the queue after the commit. With TCIA_Q_SYNC=1 the task runs right
+    here, in the request: whatever goes wrong around it (the queue's own bookkeeping included)
+    leaves the correction failed with a message, never an error page."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("curation.checks.tasks.run_correction_task", correction_id, task_name=task_name)
+    except Exception as exc:  # noqa: BLE001 - the curator gets a message and a retry
+        logger.warning("correction %s could not be queued (%s)", correction_id, type(exc).__name__)
+        Correction.objects.filter(pk=correction_id, state__in=[Correction.State.PENDING, Correction.State.RUNNING])\
+            .update(state=Correction.State.FAILED, error=NOT_QUEUED, finished_at=timezone.now())
 
 
 def run_spec_correction(correction_id: int) -> Correction:
@@ -206,8 +235,12 @@ def run_spec_correction(correction_id: int) -> Correction:
     if correction.state == Correction.State.APPLIED:
         return correction
     spec = correction.spec
-    images = select_images(correction.collection, spec)
-    result = primitive.run_correction(correction, images.iterator(), build_mutation(spec))
+    try:
+        mutate = build_mutation(spec)
+        images = select_images(correction.collection, spec)
+    except (KeyError, ValueError) as exc:
+        raise primitive.mark_failed(correction, exc, []) from exc
+    result = primitive.run_correction(correction, images.iterator(), mutate)
     finding_ids = spec.get("findings") or []
     if finding_ids:
         Finding.objects.filter(pk__in=finding_ids).update(
@@ -228,12 +261,41 @@ def apply_fix(*, finding: Finding, actor, reason: str) -> Correction:
     return correction
 
 
+def fixes_spec(findings) -> tuple[dict | None, list[Finding]]:
+    """One spec for the proposed fixes of the open findings among `findings` (a batch when
+    there are several), and those findings."""
+    fixable = [f for f in findings if f.fix and f.status == Finding.Status.OPEN]
+    if not fixable:
+        return None, []
+    if len(fixable) == 1:
+        return dict(fixable[0].fix, findings=[fixable[0].pk]), fixable
+    collection = fixable[0].collection
+    specs = []
+    for f in fixable:
+        sub = dict(f.fix)
+        if sub.get("images") is None:
+            sub["images"] = list(select_images(collection, sub).values_list("pk", flat=True))
+            sub.pop("select", None)
+        specs.append(sub)
+    return {"op": "batch", "specs": specs, "findings": [f.pk for f in fixable]}, fixable
+
+
 def apply_fixes(*, findings, actor, reason: str) -> list[Correction]:
-    out = []
-    for finding in findings:
-        if finding.fix and finding.status == Finding.Status.OPEN:
-            out.append(apply_fix(finding=finding, actor=actor, reason=reason))
-    return out
+    """The proposed fixes of the selected open findings as one correction (all or nothing)."""
+    spec, fixable = fixes_spec(findings)
+    if spec is None:
+        return []
+    if len(fixable) == 1:
+        return [apply_fix(finding=fixable[0], actor=actor, reason=reason)]
+    templates = sorted({f.template or f.check_name for f in fixable})
+    summary = f"{len(fixable)} proposed fixes: " + "; ".join(templates)[:250]
+    with transaction.atomic():
+        correction = start_correction(collection=fixable[0].collection, spec=spec, actor=actor, reason=reason,
+                                      kind=Correction.Kind.FIX, summary=summary, scope="findings")
+        for finding in fixable:
+            log("finding.fix_applied", actor=actor, obj=finding, reason=reason, correction=correction.pk,
+                spec=finding.fix)
+    return [correction]
 
 
 def tag_edit(*, collection, scope: str, pk: int, path: str, value: str, delete: bool, actor, reason: str) -> Correction:
@@ -262,6 +324,20 @@ def preview(*, collection, spec: dict, limit: int = 100) -> dict:
         else:
             unchanged += 1
     return {"total": total, "rows": rows, "checked": min(total, limit), "unchanged": unchanged}
+
+
+def retry_correction(*, correction: Correction, actor) -> Correction:
+    """Queue a failed correction again (it switched nothing, so it starts afresh)."""
+    if correction.state != Correction.State.FAILED:
+        raise ValueError("Only a failed correction can be retried.")
+    if not (correction.spec or {}).get("op"):
+        raise ValueError("This correction was not made from a spec; make it again from where it started.")
+    with transaction.atomic():
+        Correction.objects.filter(pk=correction.pk).update(state=Correction.State.PENDING, done=0)
+        log("correction.retried", actor=actor, obj=correction, reason=correction.reason)
+        transaction.on_commit(lambda: _queue_correction(correction.pk, f"correction-{correction.pk}-retry"))
+    correction.refresh_from_db()
+    return correction
 
 
 def start_undo(*, correction: Correction, actor, reason: str):

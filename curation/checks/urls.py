@@ -15,5 +15,6 @@ urlpatterns = [
     path("corrections/<int:pk>/", views.correction_detail, name="correction"),
     path("corrections/<int:pk>/status.json", views.correction_status, name="correction_status"),
     path("corrections/<int:pk>/undo/", views.correction_undo, name="correction_undo"),
+    path("corrections/<int:pk>/retry/", views.correction_retry, name="correction_retry"),
     path("history/<str:kind>/<int:pk>/", views.history, name="history"),
 ]

@@ -1,9 +1,13 @@
 """Curator pages for findings, corrections (tag edit with preview, proposed fixes, undo) and the
 correction history of any object. Staff only: anyone else gets a 404."""
 
+import logging
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Case, Count, IntegerField, Min, Q, When
+from django.template.defaultfilters import pluralize
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +22,7 @@ from . import engine, services
 from .fixes import describe
 from .models import CheckRun, CheckState, Finding
 
+logger = logging.getLogger(__name__)
 OBJECT_KINDS = {"image": Image, "series": Series, "study": Study, "subject": Subject}
 
 
@@ -25,40 +30,85 @@ def _collection(slug):
     return get_object_or_404(Collection, slug=slug)
 
 
-@curator_required
-def findings(request, slug):
-    collection = _collection(slug)
-    qs = Finding.objects.filter(collection=collection).select_related("subject", "study", "series")
-    filters = {k: request.GET.get(k, "") for k in ("check", "severity", "status", "scope")}
-    if "status" not in request.GET:
+GROUPS_PER_PAGE = 25
+SHOWN_PER_GROUP = 20
+FINDINGS_PER_PAGE = 100
+FILTER_KEYS = ("check", "severity", "status", "scope", "subject", "group")
+_RANK = Case(When(severity="error", then=0), When(severity="warning", then=1), default=2, output_field=IntegerField())
+
+
+def _filters(data) -> dict:
+    filters = {k: (data.get(k) or "").strip() for k in FILTER_KEYS}
+    if "status" not in data:
         filters["status"] = "open"
-    for field, key in (("check_name", "check"), ("severity", "severity"), ("status", "status"), ("scope", "scope")):
+    return filters
+
+
+def _filtered(collection, filters):
+    qs = Finding.objects.filter(collection=collection)
+    for field, key in (("check_name", "check"), ("severity", "severity"), ("status", "status"), ("scope", "scope"),
+                       ("subject__patient_id", "subject"), ("group_key", "group")):
         if filters[key]:
             qs = qs.filter(**{field: filters[key]})
-    order = {"error": 0, "warning": 1, "info": 2}
-    page = Paginator(qs.order_by("check_name", "severity", "id"), 200).get_page(request.GET.get("page"))
-    groups = {}
-    for f in sorted(page.object_list, key=lambda f: (f.check_name, order[f.severity], f.pk)):
-        groups.setdefault(f.check_name, []).append(f)
+    return qs
+
+
+@curator_required
+def findings(request, slug):
+    """Findings grouped by check and message template, with counts; each group opens onto its
+    first findings, or (with ?group=) onto all of them, paginated. Filters: check, severity,
+    status, scope, subject."""
+    collection = _collection(slug)
+    filters = _filters(request.GET)
+    qs = _filtered(collection, filters)
+    groups_qs = (qs.values("check_name", "group_key", "template")
+                 .annotate(n=Count("id"), rank=Min(_RANK), errors=Count("id", filter=Q(severity="error")),
+                           warnings=Count("id", filter=Q(severity="warning")),
+                           fixable=Count("id", filter=Q(fix__isnull=False, status="open")))
+                 .order_by("rank", "check_name", "-n", "group_key"))
+    one_group = bool(filters["group"])
+    page = Paginator(groups_qs, GROUPS_PER_PAGE).get_page(None if one_group else request.GET.get("page"))
+    groups = []
+    finding_page = None
+    for g in page.object_list:
+        items = qs.filter(group_key=g["group_key"]).select_related("subject", "study", "series").order_by(_RANK, "id")
+        if one_group:
+            finding_page = Paginator(items, FINDINGS_PER_PAGE).get_page(request.GET.get("page"))
+            shown = list(finding_page.object_list)
+        else:
+            shown = list(items[:SHOWN_PER_GROUP])
+        groups.append(dict(g, label=engine.CHECK_LABELS.get(g["check_name"], g["check_name"]), items=shown,
+                           more=g["n"] - len(shown) if not one_group else 0))
     counts = {(r["severity"], r["status"]): r["n"] for r in
               Finding.objects.filter(collection=collection).values("severity", "status").annotate(n=Count("id"))}
     state = CheckState.objects.filter(collection=collection).first()
     run = CheckRun.objects.filter(collection=collection).first()
+    base = {k: v for k, v in filters.items() if v and k != "group"}
+    if "status" in request.GET or filters["status"] != "open":
+        base["status"] = filters["status"]
     return render(request, "checks/findings.html", {
-        "collection": collection, "groups": [(k, engine.CHECK_LABELS.get(k, k), v) for k, v in groups.items()],
-        "page": page, "filters": filters, "counts": counts, "state": state, "run": run,
+        "collection": collection, "groups": groups, "page": page, "finding_page": finding_page, "filters": filters,
+        "filter_query": urlencode(base), "counts": counts, "state": state, "run": run,
+        "total": qs.count(), "group_count": page.paginator.count,
         "checks": engine.CHECK_LABELS, "severities": Finding.Severity.choices, "statuses": Finding.Status.choices,
-        "scopes": Finding.Scope.choices,
+        "scopes": Finding.Scope.choices, "samples": SAMPLES,
         "open_errors": counts.get(("error", "open"), 0), "open_warnings": counts.get(("warning", "open"), 0),
     })
+
+
+SAMPLES = (("", "every file"), ("one_per_series", "one file per series"), ("3", "3 files per series"))
 
 
 @curator_required
 @require_POST
 def run_checks(request, slug):
     collection = _collection(slug)
-    services.start_run(collection=collection, actor=request.user)
-    messages.success(request, "Checks queued; the page shows their progress.")
+    try:
+        services.start_run(collection=collection, actor=request.user,
+                           dciodvfy_sample=request.POST.get("dciodvfy_sample", "").strip())
+        messages.success(request, "Checks queued; the page shows their progress.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
     return redirect("curation:checks:findings", slug=slug)
 
 
@@ -70,6 +120,9 @@ def run_status(request, pk):
                          "error": run.error})
 
 
+PREVIEW_FAILED = "The fix could not be previewed (a file could not be read). Reload the page to try again."
+
+
 @curator_required
 def finding_detail(request, pk):
     finding = get_visible_or_404(Finding.objects.select_related("collection", "subject", "study", "series"),
@@ -78,8 +131,9 @@ def finding_detail(request, pk):
     if finding.fix and finding.status == "open":
         try:
             preview = services.preview(collection=finding.collection, spec=finding.fix, limit=20)
-        except Exception as exc:  # noqa: BLE001 - a preview must not break the page
-            messages.error(request, f"Could not preview the fix: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a preview must not break the page; no exception text shown
+            logger.warning("preview of finding %s failed (%s)", finding.pk, type(exc).__name__)
+            messages.error(request, PREVIEW_FAILED)
     return render(request, "checks/finding_detail.html", {
         "finding": finding, "collection": finding.collection, "images": finding.images.select_related("series")[:50],
         "preview": preview, "fix_text": describe(finding.fix) if finding.fix else "",
@@ -98,7 +152,6 @@ def finding_action(request, pk):
             messages.success(request, "Finding waived.")
         elif action == "fix":
             correction = services.apply_fix(finding=finding, actor=request.user, reason=reason or finding.fix_label)
-            messages.success(request, "The fix is running as a correction.")
             return redirect("curation:checks:correction", pk=correction.pk)
         elif action == "reopen":
             services.reopen(finding=finding, actor=request.user, reason=reason or "reopened")
@@ -109,30 +162,63 @@ def finding_action(request, pk):
     return redirect("curation:checks:finding", pk=finding.pk)
 
 
+def _chosen(collection, data):
+    """The findings a bulk form names: ticked findings, plus every finding of each ticked group
+    that matches the filters the page showed."""
+    ids = [int(i) for i in data.getlist("finding") if i.isdigit()]
+    groups = [g for g in data.getlist("group") if g]
+    q = Q(pk__in=ids)
+    if groups:
+        q |= Q(pk__in=_filtered(collection, dict(_filters(data), group="")).filter(group_key__in=groups).values("pk"))
+    return list(Finding.objects.filter(collection=collection).filter(q).select_related("collection").order_by("pk"))
+
+
 @curator_required
 @require_POST
 def bulk(request, slug):
     collection = _collection(slug)
-    ids = [int(i) for i in request.POST.getlist("finding") if i.isdigit()]
-    chosen = list(Finding.objects.filter(collection=collection, pk__in=ids))
+    chosen = _chosen(collection, request.POST)
     reason = request.POST.get("reason", "").strip()
     action = request.POST.get("action")
     try:
         if not chosen:
-            raise ValueError("Select at least one finding.")
+            raise ValueError("Select at least one finding or group.")
         if action == "waive":
             n = services.waive(findings=chosen, actor=request.user, reason=reason)
-            messages.success(request, f"{n} finding(s) waived.")
+            messages.success(request, f"{n} finding{pluralize(n)} waived.")
+        elif action == "preview":
+            return _bulk_preview(request, collection, chosen, reason)
         elif action == "fix":
             if not reason:
                 raise ValueError("Applying fixes needs a reason.")
-            done = services.apply_fixes(findings=chosen, actor=request.user, reason=reason)
-            messages.success(request, f"{len(done)} fix(es) queued; {len(chosen) - len(done)} selected finding(s) had none.")
+            corrections = services.apply_fixes(findings=chosen, actor=request.user, reason=reason)
+            fixed = sum(len((c.spec or {}).get("findings") or []) for c in corrections)
+            if not corrections:
+                raise ValueError("None of the selected findings has a proposed fix.")
+            left = len(chosen) - fixed
+            messages.success(request, f"{fixed} fix{'es' if fixed != 1 else ''} running as one correction"
+                             + (f"; {left} selected finding{pluralize(left)} had none." if left else "."))
+            return redirect("curation:checks:correction", pk=corrections[0].pk)
         else:
-            raise ValueError("Choose waive or fix.")
+            raise ValueError("Choose waive, preview or fix.")
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect_next(request, reverse("curation:checks:findings", args=[slug]))
+
+
+def _bulk_preview(request, collection, chosen, reason):
+    spec, fixable = services.fixes_spec(chosen)
+    preview = None
+    if spec is not None:
+        try:
+            preview = services.preview(collection=collection, spec=spec, limit=50)
+        except Exception as exc:  # noqa: BLE001 - no exception text to the curator
+            logger.warning("bulk preview failed (%s)", type(exc).__name__)
+            messages.error(request, PREVIEW_FAILED)
+    return render(request, "checks/bulk_preview.html", {
+        "collection": collection, "chosen": chosen, "fixable": fixable, "preview": preview, "reason": reason,
+        "next": request.POST.get("next", ""),
+    })
 
 
 SCOPES = ("image", "series", "study", "subject", "collection")
@@ -218,6 +304,18 @@ def correction_undo(request, pk):
     try:
         services.start_undo(correction=correction, actor=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, "Undo queued: a new correction restores the earlier files.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("curation:checks:correction", pk=correction.pk)
+
+
+@curator_required
+@require_POST
+def correction_retry(request, pk):
+    correction = get_visible_or_404(Correction.objects.select_related("collection"), request.user, pk=pk)
+    try:
+        services.retry_correction(correction=correction, actor=request.user)
+        messages.success(request, "The correction is running again.")
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect("curation:checks:correction", pk=correction.pk)

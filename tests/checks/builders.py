@@ -36,6 +36,17 @@ def series(patient="PAT-A", study="st1", key="se1", images=4, **kw):
     return out
 
 
+def typo_series(count, typo="Chets {n}", at=2, images=3):
+    """Datasets of `count` subjects with one series each, described "Chest" but for the file at
+    `at`, which says `typo` (formatted with the series number n)."""
+    files = []
+    for n in range(count):
+        s = [d for d, _ in series(f"PAT-{n}", f"st{n}", f"se{n}", images=images, series_description="Chest")]
+        s[at].SeriesDescription = typo.format(n=n)
+        files += s
+    return files
+
+
 def ingest(submission, datasets_or_bytes, name="f"):
     batch = start_batch(submission=submission, source="cli")
     intake = Intake(submission, batch)
@@ -132,6 +143,9 @@ def rtdose(patient, study_uid, key, plan_sop, for_uid, like=None):
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     ds.DoseGridScaling = f"{scale:.10g}"[:16]
     ds.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID = plan_sop
+    # The sample has no InstanceNumber (a DICOMDIR needs one). The old ignore list hid that
+    # because it matched the message on any attribute.
+    ds.InstanceNumber = 1
     return ds
 
 

@@ -109,11 +109,43 @@ def test_bulk_waive_needs_a_reason(data, curator_client):
     assert Finding.objects.get(pk=f.pk).status == "waived"
 
 
-def test_run_button_queues_a_task(data, curator_client, django_capture_on_commit_callbacks):
+def test_run_button_runs_every_check_for_the_curator(data, curator, curator_client, django_capture_on_commit_callbacks):
+    """The button makes a new run, by the curator, of every check (dciodvfy on every file), and
+    its result reaches the findings: a defect made after the fixture's run is found."""
+    from curation.checks.models import CheckRun, CheckState, DciodvfyResult
+
+    before = set(CheckRun.objects.values_list("pk", flat=True))
+    image = Image.objects.filter(series__collection=data.collection).order_by("instance_number").last()
+    from curation.services.corrections import Change, apply_correction
+
+    def empty_image_type(ds, _image):
+        old = "\\".join(ds.ImageType)
+        ds.ImageType = ""
+        return [Change("ImageType", old, "")]
+
+    apply_correction(collection=data.collection, images=[image], mutate=empty_image_type, actor=curator,
+                     reason="plant a defect", kind="tag_edit", summary="empty ImageType")
     with django_capture_on_commit_callbacks(execute=True):
-        curator_client.post(f"/curation/checks/{data.collection.slug}/run/")
-    from curation.checks.models import CheckRun
-    assert CheckRun.objects.filter(collection=data.collection, state="done").count() >= 1
+        response = curator_client.post(f"/curation/checks/{data.collection.slug}/run/")
+    assert response.status_code == 302
+    [run] = CheckRun.objects.exclude(pk__in=before)
+    assert run.state == "done" and run.started_by == curator and run.checks == []
+    assert CheckState.objects.get(collection=data.collection).last_run == run
+    files = Image.objects.filter(series__collection=data.collection).count()
+    assert DciodvfyResult.objects.count() == files  # every file, not one per series
+    found = Finding.objects.get(collection=data.collection, check_name="dciodvfy", status="open",
+                                message__contains="Empty attribute", details__attribute="ImageType")
+    assert found.last_run == run and list(found.images.all()) == [image]
+
+
+def test_a_sample_is_asked_for_on_the_run_form(data, curator_client, django_capture_on_commit_callbacks):
+    from curation.checks.models import CheckRun, DciodvfyResult
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curator_client.post(f"/curation/checks/{data.collection.slug}/run/", {"dciodvfy_sample": "one_per_series"})
+    assert CheckRun.objects.first().dciodvfy_sample == "one_per_series" and DciodvfyResult.objects.count() == 1
+    curator_client.post(f"/curation/checks/{data.collection.slug}/run/", {"dciodvfy_sample": "half"})
+    assert CheckRun.objects.filter(dciodvfy_sample="half").count() == 0
 
 
 def test_phi_page_marks_and_signs(data, curator_client):

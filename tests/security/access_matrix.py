@@ -359,6 +359,7 @@ EXPECT: dict[str, list[Probe]] = {
     "curation:checks:correction": [Probe("correction", lambda w: {"pk": w.objects["correction"]}, STAFF)],
     "curation:checks:correction_status": [Probe("correction", lambda w: {"pk": w.objects["correction"]}, STAFF)],
     "curation:checks:correction_undo": [Probe("GET", lambda w: {"pk": w.objects["correction"]}, STAFF_POST)],
+    "curation:checks:correction_retry": [Probe("GET", lambda w: {"pk": w.objects["correction"]}, STAFF_POST)],
     "curation:checks:history": [Probe("image", lambda w: {"kind": "image", "pk": w.objects["image"]}, STAFF)],
     "curation:phi:report": [Probe("incoming", lambda w: {"slug": w.incoming.slug}, STAFF)],
     "curation:phi:mark": [Probe("GET", lambda w: {"slug": w.incoming.slug}, STAFF_POST)],

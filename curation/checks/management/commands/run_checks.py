@@ -1,4 +1,4 @@
-"""manage.py run_checks --collection SLUG [--check NAME ...] [--dciodvfy-sample one|all|N]"""
+"""manage.py run_checks --collection SLUG [--check NAME ...] [--dciodvfy-sample one_per_series|all|N]"""
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--collection", required=True, help="Collection slug.")
         parser.add_argument("--check", action="append", choices=sorted(engine.CHECKS), help="Only this check (repeatable).")
         parser.add_argument("--dciodvfy-sample", default=None,
-                            help="Files per series given to dciodvfy: one_per_series (default), all, or a number.")
+                            help="Files per series given to dciodvfy: all (default), one_per_series, or a number.")
 
     def handle(self, *args, **opts):
         try:
