@@ -28,13 +28,24 @@ INDEX = re.compile(r"\[\d+\]")
 SKIP = {"(0002,0000)", "(0002,0001)"}  # group length and meta version: bytes with no content
 LAST_TAG = re.compile(r'\((?P<g>[0-9A-F]{4}),(?:"(?P<c>[^"]*)",(?P<b>[0-9a-fA-F]{2})|(?P<e>[0-9A-F]{4}))\)$')
 
-DATE_RE = re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](19|20)?\d{2}\b")
+DATE_RE = re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](19|20)?\d{2}\b"
+                     r"|\b(19|20)\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b")
 PHONE_RE = re.compile(r"(\+?\d{1,2}[\s.-])?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 ADDRESS_RE = re.compile(r"\b\d{1,5}\s+\w+(\s\w+)*\s+(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|way|court|ct)\b",
                         re.I)
 ID_RE = re.compile(r"^[A-Za-z]{0,4}[-_]?\d{5,}[A-Za-z]?$")
 ID_KEYWORD = re.compile(r"(ID|IDs|Number|Numbers)$")
+# a time of day, HH[MM[SS[.F{1,6}]]] (TM's form): kept in TM, and in private or text elements too
+TIME_RE = re.compile(r"^([01]\d|2[0-3])([0-5]\d([0-5]\d(\.\d{1,6})?)?)?$")
+# a person: "Last^First" (PN's form) or a title and a capitalised word, in free text
+PERSON_RE = re.compile(r"\b[A-Za-z][A-Za-z'-]+\^[A-Za-z][A-Za-z'-]*|\b(Dr|Mr|Mrs|Ms|Prof)\.?\s+[A-Z][a-z]+")
+# attributes that name a person (StationName, ManufacturerModelName, ProtocolName… name things)
+PERSON_KEYWORD = re.compile(r"(Physician|Operator|Person|Patient|Reviewer|Author|Reader|Requester|Mother|Birth)\w*Names?$")
+NUMERIC_VRS = frozenset(("UI", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US", "SV", "UV", "AT", "OB", "OW", "OF", "OD", "OL",
+                         "OV"))
+FREE_TEXT_VRS = frozenset(("LO", "SH", "LT", "ST", "UT", "UN", "UC"))
+NOT_ID_VRS = NUMERIC_VRS | {"TM", "DA", "DT", "AS", "CS"}
 
 
 def signature(path: str) -> str:
@@ -56,22 +67,37 @@ def describe_tag(path: str) -> tuple[str, bool, str]:
 
 
 def phi_kinds(keyword: str, vr: str, value: str) -> list[str]:
-    """Heuristics for "likely PHI" (a curator decides): names, dates, IDs, addresses, phones, e-mails."""
-    if not value.strip():
+    """Heuristics for "likely PHI" (a curator decides): names, dates, IDs, addresses, phones,
+    e-mails. Measured on a labelled set by bench/phi_heuristics.py (tests/phi/data/phi_labels.csv).
+
+    * name: a PN value of letters (one with digits is a subject ID: "id"), an attribute naming a
+      person, or "Last^First" / "Dr. Name" in free text; never a device, station or protocol name;
+    * date: DA or DT, or a date written in free text; never a time;
+    * id: an attribute named …ID/…Number (not a number VR), or a value of a few letters and five or
+      more digits; never a time, a date or a code string."""
+    text = value.strip()
+    if not text:
         return []
     kinds = []
-    if vr == "PN" or ("Name" in keyword and vr in ("LO", "SH", "LT", "ST", "UT", "UN")):
+    time_like = vr == "TM" or bool(TIME_RE.match(text))
+    if vr == "PN":
+        if any(c.isdigit() for c in text):
+            kinds.append("id")
+        elif any(c.isalpha() for c in text) and text.upper() != "ANONYMIZED":
+            kinds.append("name")
+    elif vr in FREE_TEXT_VRS and (PERSON_KEYWORD.search(keyword) or PERSON_RE.search(text)):
         kinds.append("name")
-    if vr in ("DA", "DT") or (vr in ("LO", "SH", "LT", "ST", "UT", "UN", "UC") and DATE_RE.search(value)):
+    date_like = vr in ("DA", "DT") or (vr in FREE_TEXT_VRS and not time_like and bool(DATE_RE.search(text)))
+    if date_like:
         kinds.append("date")
-    if vr not in ("UI", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US") and (
-            ID_KEYWORD.search(keyword) or ID_RE.match(value.strip())):
+    if vr not in NOT_ID_VRS and "id" not in kinds and not time_like and (
+            (ID_KEYWORD.search(keyword) and "Telephone" not in keyword) or (ID_RE.match(text) and not (len(text) == 8 and DATE_RE.match(text)))):
         kinds.append("id")
-    if "Address" in keyword or ADDRESS_RE.search(value):
+    if "Address" in keyword or ADDRESS_RE.search(text):
         kinds.append("address")
-    if "Telephone" in keyword or (vr not in ("DS", "IS", "UI") and PHONE_RE.search(value)):
+    if "Telephone" in keyword or (vr not in NUMERIC_VRS and not time_like and PHONE_RE.search(text)):
         kinds.append("phone")
-    if EMAIL_RE.search(value):
+    if EMAIL_RE.search(text):
         kinds.append("email")
     return kinds
 
