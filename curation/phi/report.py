@@ -21,7 +21,7 @@ from pydicom.datadict import keyword_for_tag
 
 from curation.checks.fixes import value_text
 
-from .models import PhiFacet, PhiFile, PhiPending, PhiReportState, PhiSeriesValue, PhiValue
+from .models import VALUE_ROW, PhiFacet, PhiFile, PhiPending, PhiReportState, PhiSeriesValue, PhiValue
 
 MAX_VALUE = 1024
 INDEX = re.compile(r"\[\d+\]")
@@ -547,6 +547,44 @@ def filtered(collection, *, vr="", private="", likely=False, show_own=False, tag
     return qs
 
 
+def value_rows(collection):
+    """The report's *value rows*, the one definition every count uses (the page's totals, each
+    tag's count, the CSV export, the sign-off's rows and digest): a unique (tag path, VR, value)
+    held by at least one current file, other than a UID under our own root (we made those)."""
+    flush(collection.pk)
+    return PhiValue.objects.filter(collection=collection).filter(VALUE_ROW)
+
+
+def count_capped(qs, cap: int) -> tuple[int, bool]:
+    """(count, more): counts at most `cap` rows, so a tag with a million values costs what one
+    with a thousand does."""
+    n = qs.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+def tag_groups(qs, *, after_tag=None, groups=20, per_tag=10, cap=1000):
+    """One page of the report grouped by tag path: ([(tag_path, keyword, count, more, first
+    rows)], next tag cursor). Tag paths are found one indexed lookup each (a loose index scan),
+    never by scanning the values of a long tag; each tag shows its first `per_tag` rows."""
+    paths, last = [], after_tag
+    for _ in range(groups + 1):
+        step = qs if last is None else qs.filter(tag_path__gt=last)
+        tag = step.order_by("tag_path").values_list("tag_path", flat=True).first()
+        if tag is None:
+            break
+        paths.append(tag)
+        last = tag
+    more_tags = len(paths) > groups
+    paths = paths[:groups]
+    out = []
+    for tag in paths:
+        rows = list(qs.filter(tag_path=tag).order_by("id")[:per_tag])
+        n, more = count_capped(qs.filter(tag_path=tag), cap)
+        out.append({"tag_path": tag, "keyword": rows[0].keyword if rows else "", "count": n, "more": more, "rows": rows,
+                    "hidden": max(n - len(rows), 0)})
+    return out, (paths[-1] if more_tags and paths else None)
+
+
 def page(qs, *, after=None, size=100):
     """One keyset page ordered by (tag_path, id): no OFFSET, so page 10,000 costs what page 1 does."""
     if after:
@@ -582,11 +620,11 @@ def vr_choices(collection):
 
 
 def digest(collection) -> tuple[str, int]:
-    """SHA-256 over the report's present rows sorted by (tag path, VR, value)."""
-    flush(collection.pk)
+    """SHA-256 over the report's value rows (see value_rows) sorted by (tag path, VR, value), and
+    how many there are."""
     h = hashlib.sha256()
     n = 0
-    rows = (PhiValue.objects.filter(collection=collection, present=True)
+    rows = (value_rows(collection)
             .order_by("tag_path", "vr", "value", "id")
             .values_list("tag_path", "vr", "value", "file_count", "series_count"))
     for tag_path, vr, value, files, series in rows.iterator(chunk_size=5000):
