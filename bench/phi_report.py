@@ -10,7 +10,8 @@ The `public` schema of that database is wiped and rebuilt from the models. Then:
    "Without" runs no hook at all; "with" runs the hooks whose module names contain one of
    BENCH_HOOKS (default checks,phi,review: all three; BENCH_HOOKS=phi for the PHI report
    alone). Tasks the review hook enqueues are queued (ORM broker), not run. Goal: the PHI
-   report's maintenance adds at most 20 %.
+   report's maintenance adds at most 20 %. BENCH_HOOKS=selfscore: the de-identification
+   self-score's observer and hook alone; BENCH_HOOKS=phi.report: the PHI report's alone.
 2. Report page: 1,000,000 synthetic value rows are loaded with COPY into one collection, then
    the report page is fetched through the whole Django stack (test client, DEBUG off) for the
    first page, each filter and a deep keyset page. Goal: p95 < 1 s.
@@ -65,6 +66,7 @@ def corpus():
 HOOKS = [h.strip() for h in os.environ.get("BENCH_HOOKS", "checks,phi,review").split(",") if h.strip()]
 _ALL_HOOKS = []
 _ALL_BATCH_HOOKS = []
+_ALL_OBSERVERS = []  # original observers (the de-identification self-score's, curation.phi.selfscore)
 
 
 def ingest_round(files, n, hooks_on):
@@ -75,10 +77,12 @@ def ingest_round(files, n, hooks_on):
     if not _ALL_HOOKS:
         _ALL_HOOKS.extend(hooks._INGEST_HOOKS)
         _ALL_BATCH_HOOKS.extend(hooks._BATCH_END_HOOKS)
+        _ALL_OBSERVERS.extend(hooks._OBSERVERS)
     # "off" runs with no hook at all; "on" with the hooks named in BENCH_HOOKS (module contains the name),
     # ingest and batch-end hooks (the PHI report counts its pending files at the end of the batch)
     hooks._INGEST_HOOKS[:] = [h for h in _ALL_HOOKS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
     hooks._BATCH_END_HOOKS[:] = [h for h in _ALL_BATCH_HOOKS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
+    hooks._OBSERVERS[:] = [h for h in _ALL_OBSERVERS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
     submission = make_submission(slug=f"bench-{n}", prefix=f"B{n:03d}")
     batch = start_batch(submission=submission, source="cli")
     intake = Intake(submission, batch)

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.urls import reverse
+from pydicom.datadict import keyword_for_tag
 
 from curation.checks.fixes import value_text
+from curation.deid.engine import _UI_KEEP_KEYWORD_PARTS as CLASS_UID_PARTS  # UIDs of classes: never remapped
 
 CHECKS = (
     ("identifiers", "Every original identifier removed or replaced"),
@@ -55,10 +57,6 @@ IDENTIFIER_KEYWORDS = frozenset((
     "MilitaryRank", "BranchOfService", "ResponsibleOrganization", "PatientInsurancePlanCodeSequence", "RegionOfResidence",
     "CountryOfResidence", "StudyID", "RequestingService",
 ))
-# UI attributes naming classes, syntaxes or coding resources (never remapped; as the engine)
-from curation.deid.engine import _UI_KEEP_KEYWORD_PARTS as CLASS_UID_PARTS  # noqa: E402
-from pydicom.datadict import keyword_for_tag  # noqa: E402
-
 TEXT_VRS = frozenset(("LO", "SH", "PN", "LT", "ST", "UT", "UC", "UN", "CS", "AE"))
 TOKEN = re.compile(r"[A-Za-z]{3,}")
 LAST = re.compile(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)$")
@@ -102,8 +100,8 @@ def _date_ordinal(text: str):
 
 def _texts(elements):
     for path, vr, value in elements:
-        if value is None or (isinstance(value, (bytes, bytearray)) and vr not in ("UN",)):
-            continue
+        if value is None or isinstance(value, (bytes, bytearray)):
+            continue  # bulk and binary values hold no text to compare
         yield path, vr, value if type(value) is str else value_text(value)
 
 
@@ -196,7 +194,7 @@ class _Judge:
         original_uids = {h for hs in carry.get("uids", {}).values() for h in hs}
         pairs, refs = [], []
         for path, vr, text in now:
-            if vr != "UI" or _is_private(path) or path.startswith("(0002,0010)") or not text.strip():
+            if vr != "UI" or _is_private(path) or not text.strip():
                 continue
             keyword = _keyword(path)
             if _class_uid(keyword):

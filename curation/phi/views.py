@@ -88,7 +88,8 @@ def report_page(request, slug):
     pending = services.pending_marks(collection).count()
     submission = Submission.objects.filter(collection=collection).first()
     context.update({
-        "value_rows": value_rows, "shown": shown, "filtered": any(f.values()),
+        "value_rows": value_rows, "shown": shown, "own_shown": (shown - value_rows) if shown is not None and kw["show_own"]
+        and not (kw["vr"] or kw["private"] or kw["likely"]) else None, "filtered": any(f.values()),
         "vrs": report.vr_choices(collection), "kinds": KINDS, "actions": PhiMark.Action.choices,
         "status": services.signoff_status(collection), "pending": pending,
         "likely": report.facet_total(collection, likely=True),

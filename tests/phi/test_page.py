@@ -48,6 +48,8 @@ def test_every_count_of_the_page_is_the_value_row_count(submission, curator, cur
     url = f"/curation/phi/{c.slug}/"
     html = curator_client.get(url).content.decode()
     assert f'data-value-rows="{truth}"' in html
+    shown_own = curator_client.get(url + "?own=1").content.decode()
+    assert f"All {truth} value rows, and {own} UIDs of our own (not value rows)" in shown_own
     groups, pages = _all_group_pages(curator_client, url)
     assert pages > 1 and sum(groups.values()) == truth
     exported = list(csv.reader(io.StringIO(b"".join(curator_client.get(f"{url}export.csv").streaming_content).decode())))
