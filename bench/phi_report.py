@@ -163,7 +163,7 @@ def bench_page():
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from curation.phi.report import filtered, page
+    from curation.phi.report import filtered
     from curation.phi.views import _cursor_encode
 
     collection = Collection.objects.create(slug="phi-million", title="PHI million", short_name="phim",
@@ -182,21 +182,27 @@ def bench_page():
     override_settings(STORAGES=storages).enable()
     base = f"/curation/phi/{collection.slug}/"
     qs = filtered(collection)
-    middle = None
-    cursor = None
-    # a deep cursor: the row about half way through the ordering
+    # deep cursors: the tag path half way through the ordering (a page of tag groups), and the
+    # row half way through that tag's values (a page of one tag)
     row = qs.order_by("tag_path", "id").values_list("tag_path", "id")[qs.count() // 2]
-    middle = _cursor_encode(list(row))
+    middle_tag = _cursor_encode(row[0])
+    from urllib.parse import quote
+
+    in_tag = f"path={quote(row[0])}"
+    tag_rows = qs.filter(tag_path=row[0]).order_by("id").values_list("tag_path", "id")
+    tag_middle = _cursor_encode(list(tag_rows[tag_rows.count() // 2]))
     cases = [
-        ("first page", ""),
+        ("first page (20 tag groups)", ""),
         ("VR = PN", "?vr=PN"),
         ("private only", "?private=private"),
         ("likely PHI", "?likely=1"),
         ("likely PHI, kind=date", "?likely=1&kind=date"),
         ("tag prefix (0010,", "?tag=(0010,"),
         ("with our own UIDs", "?own=1"),
-        ("deep keyset page (row 500k)", f"?after={middle}"),
-        ("deep page, VR = LO", f"?vr=LO&after={middle}"),
+        ("deep page of tag groups (row 500k)", f"?after={middle_tag}"),
+        ("deep page of groups, VR = LO", f"?vr=LO&after={middle_tag}"),
+        ("one tag's values, first page", f"?{in_tag}"),
+        ("one tag's values, deep page", f"?{in_tag}&after={tag_middle}"),
     ]
     results = []
     for label, query in cases:
@@ -212,7 +218,6 @@ def bench_page():
         p95 = times[int(0.95 * (len(times) - 1))]
         results.append((label, p50, p95))
         log(f"  {label:32s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
-    rows, cursor = page(qs, after=None)
     return results
 
 

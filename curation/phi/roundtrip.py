@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tcia.core.audit import log
 
-from . import report, services
+from . import services
 from .models import PhiImport, PhiMark, PhiProposal, PhiValue
 
 CSV_HEADER = ["key", "element", "vr", "value", "description", "likely_phi", "disposition", "argument", "num_files",
@@ -186,4 +186,3 @@ def discard_import(*, phi_import: PhiImport, actor) -> None:
     log("phi.csv_import_discarded", actor=actor, obj=phi_import.collection, phi_import=phi_import.pk)
 
 
-__all__ = ["CSV_HEADER", "ImportError_", "apply_import", "csv_rows", "discard_import", "read_import", "report"]
