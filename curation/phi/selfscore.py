@@ -23,8 +23,8 @@ publication gate refuses a score below settings.TCIA_DEID_MIN_SCORE.
 """
 import datetime as dt
 import hashlib
-import hmac
 import re
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -65,23 +65,44 @@ DUMMIES = frozenset(("ANONYMIZED", "", "0"))
 
 
 def _key() -> bytes:
+    """BLAKE2b's key (at most 64 bytes) from TCIA_DEID_SECRET."""
     secret = settings.TCIA_DEID_SECRET
-    return secret.encode() if isinstance(secret, str) else secret
+    secret = secret.encode() if isinstance(secret, str) else secret
+    return hashlib.sha256(b"deid-selfscore\x00" + secret).digest()
 
 
 def _h(text: str, key: bytes) -> str:
-    return hmac.new(key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:16]
+    """A keyed hash (BLAKE2b-64 MAC): compares values without keeping them."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8, key=key).hexdigest()
+
+
+_KEYWORDS: dict = {}
 
 
 def _keyword(path: str) -> str:
-    m = LAST.search(path)
-    if not m:
-        return ""
-    return keyword_for_tag((int(m[1], 16) << 16) | int(m[2], 16)) or ""
+    tail = path[-11:]
+    kw = _KEYWORDS.get(tail)
+    if kw is None:
+        m = LAST.search(tail)
+        kw = (keyword_for_tag((int(m[1], 16) << 16) | int(m[2], 16)) or "") if m else ""
+        if len(_KEYWORDS) < 50_000:
+            _KEYWORDS[tail] = kw
+    return kw
+
+
+_ODD = frozenset("13579BDF")
 
 
 def _is_private(path: str) -> bool:
-    return '"' in path or any(int(g, 16) & 1 for g in re.findall(r"\(([0-9A-F]{4}),", path))
+    """A private element, or one inside a private sequence: an odd group anywhere in the path."""
+    if '"' in path:
+        return True
+    i = path.find("(")
+    while i >= 0:
+        if path[i + 4] in _ODD:
+            return True
+        i = path.find("(", i + 1)
+    return False
 
 
 def _class_uid(keyword: str) -> bool:
@@ -149,10 +170,31 @@ def _offset_for(submission, subject_id, cache):
     return cache[subject_id]
 
 
+_JUDGES: dict = {}
+JUDGE_SECONDS = 30  # how long one submission's options and safe-private list are reused
+
+
+def _judge_for(submission) -> "_Judge":
+    """One judge per submission for a while: its profile, safe-private list and subject offsets
+    are read once, not for every file."""
+    now = time.monotonic()
+    key = (submission.pk, submission.created_at)  # a pk alone can come back (a rolled-back test)
+    cached = _JUDGES.get(key)
+    if cached is not None and now - cached.made < JUDGE_SECONDS and cached.options == submission.deid_options:
+        return cached
+    if len(_JUDGES) > 100:
+        _JUDGES.clear()
+    judge = _JUDGES[key] = _Judge(submission)
+    return judge
+
+
 class _Judge:
     """Per-file checks of a de-identified file against what was carried from its original."""
 
     def __init__(self, submission):
+        self.made = time.monotonic()
+        self.options = submission.deid_options
+        self.offsets: dict = {}
         from curation.services.deid_config import profile_for, safe_private_dictionary
 
         self.key = _key()
@@ -251,13 +293,25 @@ def _carry(notes, result, submission, cache):
             "burned": [notes["burned"], handled]}
 
 
-def _record(collection_id, image, elements, carry, subject_id, judge):
+def _observation(collection_id, image, elements, carry, subject_id, judge):
     from .models import DeidObservation
 
     checks, offsets, pairs, refs = judge.judge(elements, carry)
+    return DeidObservation(collection_id=collection_id, image_id=image.pk, stored_file_id=image.stored_file_id,
+                           subject_id=subject_id[:64], checks=checks, offsets=offsets, uid_pairs=pairs, refs=refs,
+                           carry=carry)
+
+
+def _record(collection_id, image, elements, carry, subject_id, judge, new=False):
+    """Write the image's record: a new image's with one INSERT, a corrected one's in place."""
+    from .models import DeidObservation
+
+    row = _observation(collection_id, image, elements, carry, subject_id, judge)
+    if new:
+        row.save(force_insert=True)
+        return
     DeidObservation.objects.update_or_create(collection_id=collection_id, image_id=image.pk, defaults={
-        "stored_file_id": image.stored_file_id, "subject_id": subject_id[:64], "checks": checks, "offsets": offsets,
-        "uid_pairs": pairs, "refs": refs, "carry": carry})
+        f: getattr(row, f) for f in ("stored_file_id", "subject_id", "checks", "offsets", "uid_pairs", "refs", "carry")})
 
 
 def on_ingest(*, submission=None, image, elements, replaced_file=None, original=None, **_):
@@ -269,8 +323,9 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, original=
         return
     collection_id = submission.collection_id
     if original is not None and observe in original.notes and original.deid is not None:
-        carry = _carry(original.notes[observe], original.deid, submission, {})
-        _record(collection_id, image, elements, carry, original.deid.subject_id, _Judge(submission))
+        judge = _judge_for(submission)
+        carry = _carry(original.notes[observe], original.deid, submission, judge.offsets)
+        _record(collection_id, image, elements, carry, original.deid.subject_id, judge, new=True)
         return
     if replaced_file is None:
         return
@@ -288,13 +343,18 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, original=
 
 
 def on_ingest_many(*, submission, entries):
-    judge, cache = _Judge(submission), {}
+    """The same for a chunk of new files: one INSERT for their records."""
+    from .models import DeidObservation
+
+    judge = _judge_for(submission)
+    rows = []
     for e in entries:
         original = e.original
         if original is None or observe not in original.notes or original.deid is None:
             continue
-        carry = _carry(original.notes[observe], original.deid, submission, cache)
-        _record(submission.collection_id, e.image, e.elements, carry, original.deid.subject_id, judge)
+        carry = _carry(original.notes[observe], original.deid, submission, judge.offsets)
+        rows.append(_observation(submission.collection_id, e.image, e.elements, carry, original.deid.subject_id, judge))
+    DeidObservation.objects.bulk_create(rows, batch_size=500)
 
 
 # ── the score ────────────────────────────────────────────────────────────────────────────────
