@@ -128,27 +128,101 @@ def _texts(elements):
 
 # ── intake: the original observer and the ingest hook ────────────────────────────────────────
 
+def _identifier_tags():
+    from pydicom.datadict import tag_for_keyword
+
+    return frozenset(t for t in (tag_for_keyword(k) for k in IDENTIFIER_KEYWORDS) if t is not None)
+
+
+_ID_TAGS = _identifier_tags()
+_WANTED_VRS = frozenset(("PN", "UI", "DA", "DT", "SQ"))
+
+
+_STOP: set = set()
+
+
+def _stop_words() -> set:
+    """Words too common in DICOM to tell a person (MIDI-B filters stop words the same way): every
+    word of the data dictionary's attribute names and of the de-identification method meanings.
+    A surname that is also such a word ("Field", "White") is not looked for in free text."""
+    if not _STOP:
+        from pydicom.datadict import DicomDictionary
+
+        from curation.deid.profile import BASIC_CODE, OPTIONS
+
+        words = {w.lower() for entry in DicomDictionary.values() for w in TOKEN.findall(entry[2])}
+        for text in [BASIC_CODE[1]] + [o[1] for o in OPTIONS.values()]:
+            words.update(w.lower() for w in TOKEN.findall(text))
+        words.update(("anonymized", "the", "and", "for", "with", "without", "scan", "exam"))
+        _STOP.update(words)
+    return _STOP
+
+
+def _name_tokens(text: str) -> list[str]:
+    stop = _stop_words()
+    return [t.lower() for t in TOKEN.findall(text) if t.lower() not in stop]
+
+
+def _original_values(ds, prefix, out, inherited=None):
+    """(path, VR, text) of the elements the observer needs (PN, UI, DA, DT and the identifier
+    attributes, in sequences too), paths as the engine reports them. Values are decoded from the
+    raw bytes where that is unambiguous (curation.deid.rawvalue, as the engine's own report) and
+    nothing else is converted, so this costs a fraction of a full walk."""
+    from pydicom.dataelem import RawDataElement
+
+    from curation.deid import rawvalue
+
+    d = ds._dict
+    codec = rawvalue.charset_of(d.get(0x00080005), inherited or rawvalue.LATIN1)
+    for tag in d:
+        if tag & 0x10000:
+            continue  # private: judged on the de-identified file against the safe-private list
+        e = d[tag]
+        vr = e.VR
+        if vr is None or vr == "UN":
+            vr = rawvalue.implicit_vr(tag)
+        if vr not in _WANTED_VRS and tag not in _ID_TAGS:
+            continue
+        path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        value = rawvalue.NOT_DECODED
+        if type(e) is RawDataElement and vr != "SQ" and vr is not None:
+            value = rawvalue.decode(e, vr, codec)
+        if value is rawvalue.NOT_DECODED:
+            try:
+                elem = ds[tag]
+            except Exception:  # noqa: BLE001 - an element pydicom cannot convert: the engine reports it
+                continue
+            vr, value = elem.VR, elem.value
+            if vr == "SQ":
+                for i, item in enumerate(value or ()):
+                    _original_values(item, f"{path}[{i}]", out, codec)
+                continue
+        if value is None or isinstance(value, (bytes, bytearray)):
+            continue
+        out.append((path, vr, value if type(value) is str else value_text(value)))
+
+
 def observe(dataset, *, submission):
     """Before de-identification: keyed hashes of the identifiers and UIDs, the dates (kept in
     memory until the hook turns them into expected dates), BurnedInAnnotation."""
-    from curation.deid.engine import Deidentifier
-
     key = _key()
     ids, tokens, uids, dates = [], set(), {}, {}
-    for path, vr, text in _texts(Deidentifier.elements(dataset)):
+    found = []
+    _original_values(dataset, "", found)
+    for path, vr, text in found:
         text = text.strip(" \x00")
-        if not text or _is_private(path) or path.startswith("(0002,"):
+        if not text:
             continue
-        keyword = _keyword(path)
-        if vr == "PN" or keyword in IDENTIFIER_KEYWORDS:
+        if vr == "PN" or int(path[-10:-6], 16) << 16 | int(path[-5:-1], 16) in _ID_TAGS:
             for part in text.split("\\"):
                 part = part.strip()
                 if part.upper() not in DUMMIES and len(part) >= 2:
                     ids.append([path, _h(part, key)])
             if vr == "PN":
-                tokens.update(_h(t.lower(), key) for t in TOKEN.findall(text))
-        elif vr == "UI" and not _class_uid(keyword):
-            uids[path] = [_h(u.strip(), key) for u in text.split("\\")]
+                tokens.update(_h(t, key) for t in _name_tokens(text))
+        elif vr == "UI":
+            if not _class_uid(_keyword(path)):
+                uids[path] = [_h(u.strip(), key) for u in text.split("\\")]
         elif vr in ("DA", "DT"):
             ordinal = _date_ordinal(text)
             if ordinal is not None:
@@ -220,7 +294,7 @@ class _Judge:
             if vr in TEXT_VRS and text.strip():
                 for part in text.split("\\"):
                     hashes.add(_h(part.strip(" \x00"), key))
-                tokens.update(_h(t.lower(), key) for t in TOKEN.findall(text))
+                tokens.update(_h(t, key) for t in _name_tokens(text))
             if _is_private(path):
                 private_values.append(path)
         # identifiers: none of the original values, nor a part of an original person name
