@@ -52,6 +52,7 @@ class PhiValue(models.Model):
             models.Index(fields=["collection", "is_private", "tag_path", "id"], name="phi_private_idx", condition=SHOWN),
             models.Index(fields=["collection", "tag_path", "id"], name="phi_likely_idx", condition=SHOWN & Q(likely_phi=True)),
             models.Index(fields=["collection", "tag_path", "id"], name="phi_marked_idx", condition=~Q(disposition="")),
+            models.Index(fields=["collection", "keyword", "tag_path", "id"], name="phi_keyword_idx", condition=SHOWN),
         ]
 
     def __str__(self):

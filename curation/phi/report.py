@@ -15,7 +15,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from pydicom.datadict import keyword_for_tag
 
@@ -538,8 +538,7 @@ def filtered(collection, *, vr="", private="", likely=False, show_own=False, tag
     if kind:
         qs = qs.filter(phi_kinds__contains=kind)
     if tag:
-        tag = tag.strip()
-        qs = qs.filter(Q(tag_path__startswith=tag) | Q(keyword__iexact=tag))
+        qs = _tag_filter(qs, tag.strip())
     if q:
         qs = qs.filter(value__icontains=q)
     if marked:
@@ -583,6 +582,42 @@ def tag_groups(qs, *, after_tag=None, groups=20, per_tag=10, cap=1000):
         out.append({"tag_path": tag, "keyword": rows[0].keyword if rows else "", "count": n, "more": more, "rows": rows,
                     "hidden": max(n - len(rows), 0)})
     return out, (paths[-1] if more_tags and paths else None)
+
+
+_KEYWORDS_CI: dict = {}
+
+
+def _tag_filter(qs, tag: str):
+    """A tag path prefix ("(0010," …) or an attribute keyword (any case), each as an index range:
+    the report's pages find their tags one indexed lookup at a time, and a filter the index cannot
+    bound would scan every row past the last match."""
+    if tag.startswith("("):
+        qs = qs.filter(tag_path__startswith=tag)
+        if _bytewise_order():  # then the prefix's rows are one range of the (tag_path) order
+            qs = qs.filter(tag_path__gte=tag, tag_path__lt=tag[:-1] + chr(ord(tag[-1]) + 1))
+        return qs
+    if not _KEYWORDS_CI:
+        from pydicom.datadict import DicomDictionary
+
+        _KEYWORDS_CI.update({entry[4].lower(): entry[4] for entry in DicomDictionary.values() if entry[4]})
+    return qs.filter(keyword=_KEYWORDS_CI.get(tag.lower(), tag))
+
+
+_BYTEWISE: dict = {}
+
+
+def _bytewise_order() -> bool:
+    """True when the database orders text by code point (SQLite; PostgreSQL with a C collation)."""
+    alias = connection.alias
+    if alias not in _BYTEWISE:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+                row = cur.fetchone()
+            _BYTEWISE[alias] = bool(row) and row[0].split(".")[0] in ("C", "POSIX")
+        else:
+            _BYTEWISE[alias] = connection.vendor == "sqlite"
+    return _BYTEWISE[alias]
 
 
 def page(qs, *, after=None, size=100):

@@ -413,7 +413,7 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, original=
         masked = CorrectionFile.objects.filter(image=image, new_file_id=image.stored_file_id,
                                                correction__kind="pixel_mask").exists()
         carry["burned"] = [True, carry["burned"][1] or masked]
-    _record(collection_id, image, elements, carry, row.subject_id, _Judge(submission))
+    _record(collection_id, image, elements, carry, row.subject_id, _judge_for(submission))
 
 
 def on_ingest_many(*, submission, entries):

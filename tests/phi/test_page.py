@@ -95,3 +95,14 @@ def test_pending_and_sign_off_exclude_our_own_uids(submission, curator):
 
     assert list(pending_marks(c)) == [mine]
     assert report.digest(c)[1] == report.value_rows(c).count()
+
+
+def test_the_tag_filter_takes_a_path_prefix_or_a_keyword_in_any_case(submission):
+    c = submission.collection
+    by_prefix = set(report.filtered(c, tag="(0010,").values_list("tag_path", flat=True))
+    assert by_prefix and all(t.startswith("(0010,") for t in by_prefix)
+    everything = set(report.filtered(c).values_list("tag_path", flat=True))
+    assert by_prefix == {t for t in everything if t.startswith("(0010,")}
+    assert set(report.filtered(c, tag="seriesdescription").values_list("tag_path", flat=True)) == {"(0008,103E)"}
+    assert set(report.filtered(c, tag="(0008,103").values_list("tag_path", flat=True)) == {
+        t for t in everything if t.startswith("(0008,103")}
