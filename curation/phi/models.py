@@ -53,6 +53,8 @@ class PhiValue(models.Model):
             models.Index(fields=["collection", "tag_path", "id"], name="phi_likely_idx", condition=SHOWN & Q(likely_phi=True)),
             models.Index(fields=["collection", "tag_path", "id"], name="phi_marked_idx", condition=~Q(disposition="")),
             models.Index(fields=["collection", "keyword", "tag_path", "id"], name="phi_keyword_idx", condition=SHOWN),
+            # "show our own UIDs": the page's tag lookups over every present row
+            models.Index(fields=["collection", "tag_path", "id"], name="phi_present_idx", condition=Q(present=True)),
         ]
 
     def __str__(self):
