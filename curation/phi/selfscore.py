@@ -289,14 +289,19 @@ class _Judge:
                 checks[name][2].append(example)
 
         private_values = []
+        parts, words = set(), set()
         for path, vr, text in now:
             values[path] = text
             if vr in TEXT_VRS and text.strip():
-                for part in text.split("\\"):
-                    hashes.add(_h(part.strip(" \x00"), key))
-                tokens.update(_h(t, key) for t in _name_tokens(text))
+                parts.update(part.strip(" \x00") for part in text.split("\\"))
+                words.update(TOKEN.findall(text))
             if _is_private(path):
                 private_values.append(path)
+        # each distinct text and word hashed once (files repeat them: codes, descriptions)
+        hashes = {_h(part, key) for part in parts} if carry.get("ids") else set()
+        if carry.get("tokens"):
+            stop = _stop_words()
+            tokens = {_h(w, key) for w in {w.lower() for w in words} if w not in stop}
         # identifiers: none of the original values, nor a part of an original person name
         for path, h in carry.get("ids", []):
             checks["identifiers"][0] += 1
