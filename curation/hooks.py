@@ -19,6 +19,7 @@ A hook may defer work to the end of the batch (the PHI report counts values a fe
 at a time): batch-end hooks run when intake finishes a batch, with the submission.
 """
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,9 +63,20 @@ def unregister_original_observer(fn) -> None:
 
 
 def observe_original(dataset, *, submission) -> Original | None:
+    """Each observer's notes; an observer that fails notes None and the file is still taken (the
+    observer's own record then shows the file as not observed). Its exception is logged by type
+    only: it could quote a value of the original."""
     if not _OBSERVERS:
         return None
-    return Original({fn: fn(dataset, submission=submission) for fn in list(_OBSERVERS)})
+    notes = {}
+    for fn in list(_OBSERVERS):
+        try:
+            notes[fn] = fn(dataset, submission=submission)
+        except Exception as exc:  # noqa: BLE001
+            logging.getLogger(__name__).error("original observer %s failed (%s)", getattr(fn, "__qualname__", fn),
+                                              type(exc).__name__)
+            notes[fn] = None
+    return Original(notes)
 
 
 _BATCH_END_HOOKS: list[Callable[..., None]] = []

@@ -401,7 +401,7 @@ def on_ingest(*, submission=None, image, elements, replaced_file=None, original=
     if submission is None:
         return
     collection_id = submission.collection_id
-    if original is not None and observe in original.notes and original.deid is not None:
+    if original is not None and original.notes.get(observe) is not None and original.deid is not None:
         judge = _judge_for(submission)
         carry = _carry(original.notes[observe], original.deid, submission, judge.offsets)
         _record(collection_id, image, elements, carry, original.deid.subject_id, judge, new=True)
@@ -429,7 +429,7 @@ def on_ingest_many(*, submission, entries):
     rows = []
     for e in entries:
         original = e.original
-        if original is None or observe not in original.notes or original.deid is None:
+        if original is None or original.notes.get(observe) is None or original.deid is None:
             continue
         carry = _carry(original.notes[observe], original.deid, submission, judge.offsets)
         rows.append(_observation(submission.collection_id, e.image, e.elements, carry, original.deid.subject_id, judge))

@@ -196,3 +196,18 @@ def test_the_gate_refuses_publication_below_the_minimum(submission, curator):
         with pytest.raises(PublishBlocked) as blocked:
             publish(c, actor=curator)
         assert any("self-score" in f.message and "Dates shifted" in f.message for f in blocked.value.failures)
+
+
+def test_an_observer_that_fails_leaves_intake_going_and_the_file_unobserved(monkeypatch):
+    from curation import hooks
+    from curation.phi import selfscore
+
+    def broken(dataset, *, submission):
+        raise RuntimeError("an original value would be here")
+
+    monkeypatch.setattr(hooks, "_OBSERVERS", [broken if f is selfscore.observe else f for f in hooks._OBSERVERS])
+    monkeypatch.setattr(selfscore, "observe", broken)  # the hook looks its notes up by this function
+    s = make_submission(slug="deid-broken", prefix="DBR")
+    items = ingest(s, clean_series("PAT-A", "a1", images=2))
+    assert [i.outcome for i in items] == ["accepted", "accepted"]
+    assert failing(self_score(s)) == {"observed"}
