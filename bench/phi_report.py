@@ -10,7 +10,8 @@ The `public` schema of that database is wiped and rebuilt from the models. Then:
    "Without" runs no hook at all; "with" runs the hooks whose module names contain one of
    BENCH_HOOKS (default checks,phi,review: all three; BENCH_HOOKS=phi for the PHI report
    alone). Tasks the review hook enqueues are queued (ORM broker), not run. Goal: the PHI
-   report's maintenance adds at most 20 %.
+   report's maintenance adds at most 20 %. BENCH_HOOKS=selfscore: the de-identification
+   self-score's observer and hook alone; BENCH_HOOKS=phi.report: the PHI report's alone.
 2. Report page: 1,000,000 synthetic value rows are loaded with COPY into one collection, then
    the report page is fetched through the whole Django stack (test client, DEBUG off) for the
    first page, each filter and a deep keyset page. Goal: p95 < 1 s.
@@ -65,6 +66,7 @@ def corpus():
 HOOKS = [h.strip() for h in os.environ.get("BENCH_HOOKS", "checks,phi,review").split(",") if h.strip()]
 _ALL_HOOKS = []
 _ALL_BATCH_HOOKS = []
+_ALL_OBSERVERS = []  # original observers (the de-identification self-score's, curation.phi.selfscore)
 
 
 def ingest_round(files, n, hooks_on):
@@ -75,10 +77,12 @@ def ingest_round(files, n, hooks_on):
     if not _ALL_HOOKS:
         _ALL_HOOKS.extend(hooks._INGEST_HOOKS)
         _ALL_BATCH_HOOKS.extend(hooks._BATCH_END_HOOKS)
+        _ALL_OBSERVERS.extend(hooks._OBSERVERS)
     # "off" runs with no hook at all; "on" with the hooks named in BENCH_HOOKS (module contains the name),
     # ingest and batch-end hooks (the PHI report counts its pending files at the end of the batch)
     hooks._INGEST_HOOKS[:] = [h for h in _ALL_HOOKS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
     hooks._BATCH_END_HOOKS[:] = [h for h in _ALL_BATCH_HOOKS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
+    hooks._OBSERVERS[:] = [h for h in _ALL_OBSERVERS if any(name in h.__module__ for name in HOOKS)] if hooks_on else []
     submission = make_submission(slug=f"bench-{n}", prefix=f"B{n:03d}")
     batch = start_batch(submission=submission, source="cli")
     intake = Intake(submission, batch)
@@ -159,7 +163,7 @@ def bench_page():
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from curation.phi.report import filtered, page
+    from curation.phi.report import filtered
     from curation.phi.views import _cursor_encode
 
     collection = Collection.objects.create(slug="phi-million", title="PHI million", short_name="phim",
@@ -178,21 +182,27 @@ def bench_page():
     override_settings(STORAGES=storages).enable()
     base = f"/curation/phi/{collection.slug}/"
     qs = filtered(collection)
-    middle = None
-    cursor = None
-    # a deep cursor: the row about half way through the ordering
+    # deep cursors: the tag path half way through the ordering (a page of tag groups), and the
+    # row half way through that tag's values (a page of one tag)
     row = qs.order_by("tag_path", "id").values_list("tag_path", "id")[qs.count() // 2]
-    middle = _cursor_encode(list(row))
+    middle_tag = _cursor_encode(row[0])
+    from urllib.parse import quote
+
+    in_tag = f"path={quote(row[0])}"
+    tag_rows = qs.filter(tag_path=row[0]).order_by("id").values_list("tag_path", "id")
+    tag_middle = _cursor_encode(list(tag_rows[tag_rows.count() // 2]))
     cases = [
-        ("first page", ""),
+        ("first page (20 tag groups)", ""),
         ("VR = PN", "?vr=PN"),
         ("private only", "?private=private"),
         ("likely PHI", "?likely=1"),
         ("likely PHI, kind=date", "?likely=1&kind=date"),
         ("tag prefix (0010,", "?tag=(0010,"),
         ("with our own UIDs", "?own=1"),
-        ("deep keyset page (row 500k)", f"?after={middle}"),
-        ("deep page, VR = LO", f"?vr=LO&after={middle}"),
+        ("deep page of tag groups (row 500k)", f"?after={middle_tag}"),
+        ("deep page of groups, VR = LO", f"?vr=LO&after={middle_tag}"),
+        ("one tag's values, first page", f"?{in_tag}"),
+        ("one tag's values, deep page", f"?{in_tag}&after={tag_middle}"),
     ]
     results = []
     for label, query in cases:
@@ -208,7 +218,6 @@ def bench_page():
         p95 = times[int(0.95 * (len(times) - 1))]
         results.append((label, p50, p95))
         log(f"  {label:32s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
-    rows, cursor = page(qs, after=None)
     return results
 
 

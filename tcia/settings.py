@@ -247,6 +247,8 @@ TCIA_SITE_NAME = os.environ.get("TCIA_SITE_NAME", "Open Cancer Imaging Archive")
 TCIA_SITE_URL = os.environ.get("TCIA_SITE_URL", "")
 TCIA_UID_ROOT = os.environ.get("TCIA_UID_ROOT", "1.3.6.1.4.1.14519.5.2.1.9999")
 TCIA_DEID_SECRET = os.environ.get("TCIA_DEID_SECRET", SECRET_KEY)
+# Publication needs a de-identification self-score (curation/phi/selfscore.py) of at least this, in %.
+TCIA_DEID_MIN_SCORE = float(os.environ.get("TCIA_DEID_MIN_SCORE", "99.0"))
 TCIA_DOI_PREFIX = os.environ.get("TCIA_DOI_PREFIX", "10.80000")
 # Intake limits: one file, and one upload request (the browser uploader sends big selections in
 # many requests); Django's own cap on files per request is raised to match the uploader's chunks.

@@ -9,6 +9,15 @@ def publication_gate(collection):
     return [GateFailure(message, url) for message, url in gate(collection)]
 
 
+def selfscore_gate(collection):
+    """The de-identification self-score is at least settings.TCIA_DEID_MIN_SCORE."""
+    from collections_app.services.publish import GateFailure
+
+    from .selfscore import gate
+
+    return [GateFailure(message, url) for message, url in gate(collection)]
+
+
 class PhiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "curation.phi"
@@ -16,14 +25,18 @@ class PhiConfig(AppConfig):
     verbose_name = "PHI report"
 
     def ready(self):
-        from curation.hooks import register_batch_end_hook, register_ingest_hook
+        from curation.hooks import register_batch_end_hook, register_ingest_hook, register_original_observer
 
+        from . import selfscore
         from .report import on_batch_end, on_ingest, on_ingest_many
 
         register_ingest_hook(on_ingest, many=on_ingest_many)
         register_batch_end_hook(on_batch_end)
+        register_original_observer(selfscore.observe)
+        register_ingest_hook(selfscore.on_ingest, many=selfscore.on_ingest_many)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is optional for this app
             return
         register_gate(publication_gate)
+        register_gate(selfscore_gate)

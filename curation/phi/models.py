@@ -19,6 +19,7 @@ from collections_app.models import Collection, Image
 from curation.models import Correction, StaffOnlyQuerySet
 
 SHOWN = Q(present=True, own_uid=False)
+VALUE_ROW = SHOWN  # what every count of the report counts (report.value_rows)
 
 
 class PhiValue(models.Model):
@@ -51,6 +52,9 @@ class PhiValue(models.Model):
             models.Index(fields=["collection", "is_private", "tag_path", "id"], name="phi_private_idx", condition=SHOWN),
             models.Index(fields=["collection", "tag_path", "id"], name="phi_likely_idx", condition=SHOWN & Q(likely_phi=True)),
             models.Index(fields=["collection", "tag_path", "id"], name="phi_marked_idx", condition=~Q(disposition="")),
+            models.Index(fields=["collection", "keyword", "tag_path", "id"], name="phi_keyword_idx", condition=SHOWN),
+            # "show our own UIDs": the page's tag lookups over every present row
+            models.Index(fields=["collection", "tag_path", "id"], name="phi_present_idx", condition=Q(present=True)),
         ]
 
     def __str__(self):
@@ -163,3 +167,69 @@ class PhiSignoff(models.Model):
 
     class Meta:
         ordering = ["-signed_at", "-id"]
+
+
+class PhiImport(models.Model):
+    """A CSV of the report, edited offline and uploaded back (Posda's round trip): its rows are
+    *proposed* dispositions until a curator applies them as marks (or discards them)."""
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", "Proposed (preview)"
+        APPLIED = "applied", "Applied as marks"
+        DISCARDED = "discarded", "Discarded"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    filename = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PROPOSED)
+    rows = models.PositiveIntegerField(default=0, help_text="Data rows read.")
+    unchanged = models.PositiveIntegerField(default=0, help_text="Rows whose disposition is the value's current one.")
+    blank = models.PositiveIntegerField(default=0, help_text="Rows with no disposition (no change).")
+    errors = models.JSONField(default=list, blank=True, help_text="[{row, column, message}] of the rows not taken.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    objects = StaffOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(state__in=["proposed", "applied", "discarded"]),
+                                              name="phiimport_state_valid")]
+
+
+class PhiProposal(models.Model):
+    """One proposed disposition of an import: the row it came from, what the value had then."""
+
+    phi_import = models.ForeignKey(PhiImport, on_delete=models.CASCADE, related_name="proposals")
+    value = models.ForeignKey(PhiValue, on_delete=models.CASCADE, related_name="+")
+    row = models.PositiveIntegerField(help_text="Row of the CSV (the header is row 1).")
+    action = models.CharField(max_length=8, choices=PhiMark.Action.choices)
+    argument = models.CharField(max_length=200, blank=True)
+    previous = models.CharField(max_length=8, blank=True, help_text="The value's disposition when the file was read.")
+    previous_arg = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["row"]
+        constraints = [models.UniqueConstraint(fields=["phi_import", "value"], name="phiproposal_unique_value")]
+
+
+class DeidObservation(models.Model):
+    """What intake saw and did for one image, for the de-identification self-score
+    (curation.phi.selfscore): per-file check results, and what later corrections are judged by
+    (keyed hashes of the original identifiers and UIDs, expected dates), never original values.
+    One row per image, updated when a correction rewrites the file."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    image_id = models.BigIntegerField()
+    stored_file_id = models.BigIntegerField(help_text="The file these results are for.")
+    subject_id = models.CharField(max_length=64, blank=True, help_text="Subject the engine mapped the file to.")
+    checks = models.JSONField(default=dict, help_text="{check: [items, failed, [examples]]} of the per-file checks.")
+    offsets = models.JSONField(default=dict, help_text="{days: dates} date shifts found in the file.")
+    uid_pairs = models.JSONField(default=list, help_text="[[original UID hash, UID now]] per UID element.")
+    refs = models.JSONField(default=list, help_text="[[kind, UID]] of references to instances and series.")
+    carry = models.JSONField(default=dict, help_text="What a corrected file is judged by (hashes, expected dates).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["collection", "image_id"], name="deidobs_unique_image")]

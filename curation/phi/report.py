@@ -15,26 +15,37 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from pydicom.datadict import keyword_for_tag
 
 from curation.checks.fixes import value_text
 
-from .models import PhiFacet, PhiFile, PhiPending, PhiReportState, PhiSeriesValue, PhiValue
+from .models import VALUE_ROW, PhiFacet, PhiFile, PhiPending, PhiReportState, PhiSeriesValue, PhiValue
 
 MAX_VALUE = 1024
 INDEX = re.compile(r"\[\d+\]")
 SKIP = {"(0002,0000)", "(0002,0001)"}  # group length and meta version: bytes with no content
 LAST_TAG = re.compile(r'\((?P<g>[0-9A-F]{4}),(?:"(?P<c>[^"]*)",(?P<b>[0-9a-fA-F]{2})|(?P<e>[0-9A-F]{4}))\)$')
 
-DATE_RE = re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](19|20)?\d{2}\b")
+DATE_RE = re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](19|20)?\d{2}\b"
+                     r"|\b(19|20)\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b")
 PHONE_RE = re.compile(r"(\+?\d{1,2}[\s.-])?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 ADDRESS_RE = re.compile(r"\b\d{1,5}\s+\w+(\s\w+)*\s+(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|way|court|ct)\b",
                         re.I)
 ID_RE = re.compile(r"^[A-Za-z]{0,4}[-_]?\d{5,}[A-Za-z]?$")
 ID_KEYWORD = re.compile(r"(ID|IDs|Number|Numbers)$")
+# a time of day, HH[MM[SS[.F{1,6}]]] (TM's form): kept in TM, and in private or text elements too
+TIME_RE = re.compile(r"^([01]\d|2[0-3])([0-5]\d([0-5]\d(\.\d{1,6})?)?)?$")
+# a person: "Last^First" (PN's form) or a title and a capitalised word, in free text
+PERSON_RE = re.compile(r"\b[A-Za-z][A-Za-z'-]+\^[A-Za-z][A-Za-z'-]*|\b(Dr|Mr|Mrs|Ms|Prof)\.?\s+[A-Z][a-z]+")
+# attributes that name a person (StationName, ManufacturerModelName, ProtocolName… name things)
+PERSON_KEYWORD = re.compile(r"(Physician|Operator|Person|Patient|Reviewer|Author|Reader|Requester|Mother|Birth)\w*Names?$")
+NUMERIC_VRS = frozenset(("UI", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US", "SV", "UV", "AT", "OB", "OW", "OF", "OD", "OL",
+                         "OV"))
+FREE_TEXT_VRS = frozenset(("LO", "SH", "LT", "ST", "UT", "UN", "UC"))
+NOT_ID_VRS = NUMERIC_VRS | {"TM", "DA", "DT", "AS", "CS"}
 
 
 def signature(path: str) -> str:
@@ -56,22 +67,37 @@ def describe_tag(path: str) -> tuple[str, bool, str]:
 
 
 def phi_kinds(keyword: str, vr: str, value: str) -> list[str]:
-    """Heuristics for "likely PHI" (a curator decides): names, dates, IDs, addresses, phones, e-mails."""
-    if not value.strip():
+    """Heuristics for "likely PHI" (a curator decides): names, dates, IDs, addresses, phones,
+    e-mails. Measured on a labelled set by bench/phi_heuristics.py (tests/phi/data/phi_labels.csv).
+
+    * name: a PN value of letters (one with digits is a subject ID: "id"), an attribute naming a
+      person, or "Last^First" / "Dr. Name" in free text; never a device, station or protocol name;
+    * date: DA or DT, or a date written in free text; never a time;
+    * id: an attribute named …ID/…Number (not a number VR), or a value of a few letters and five or
+      more digits; never a time, a date or a code string."""
+    text = value.strip()
+    if not text:
         return []
     kinds = []
-    if vr == "PN" or ("Name" in keyword and vr in ("LO", "SH", "LT", "ST", "UT", "UN")):
+    time_like = vr == "TM" or bool(TIME_RE.match(text))
+    if vr == "PN":
+        if any(c.isdigit() for c in text):
+            kinds.append("id")
+        elif any(c.isalpha() for c in text) and text.upper() != "ANONYMIZED":
+            kinds.append("name")
+    elif vr in FREE_TEXT_VRS and (PERSON_KEYWORD.search(keyword) or PERSON_RE.search(text)):
         kinds.append("name")
-    if vr in ("DA", "DT") or (vr in ("LO", "SH", "LT", "ST", "UT", "UN", "UC") and DATE_RE.search(value)):
+    date_like = vr in ("DA", "DT") or (vr in FREE_TEXT_VRS and not time_like and bool(DATE_RE.search(text)))
+    if date_like:
         kinds.append("date")
-    if vr not in ("UI", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US") and (
-            ID_KEYWORD.search(keyword) or ID_RE.match(value.strip())):
+    if vr not in NOT_ID_VRS and "id" not in kinds and not time_like and (
+            (ID_KEYWORD.search(keyword) and "Telephone" not in keyword) or (ID_RE.match(text) and not (len(text) == 8 and DATE_RE.match(text)))):
         kinds.append("id")
-    if "Address" in keyword or ADDRESS_RE.search(value):
+    if "Address" in keyword or ADDRESS_RE.search(text):
         kinds.append("address")
-    if "Telephone" in keyword or (vr not in ("DS", "IS", "UI") and PHONE_RE.search(value)):
+    if "Telephone" in keyword or (vr not in NUMERIC_VRS and not time_like and PHONE_RE.search(text)):
         kinds.append("phone")
-    if EMAIL_RE.search(value):
+    if EMAIL_RE.search(text):
         kinds.append("email")
     return kinds
 
@@ -512,13 +538,86 @@ def filtered(collection, *, vr="", private="", likely=False, show_own=False, tag
     if kind:
         qs = qs.filter(phi_kinds__contains=kind)
     if tag:
-        tag = tag.strip()
-        qs = qs.filter(Q(tag_path__startswith=tag) | Q(keyword__iexact=tag))
+        qs = _tag_filter(qs, tag.strip())
     if q:
         qs = qs.filter(value__icontains=q)
     if marked:
         qs = qs.exclude(disposition="")
     return qs
+
+
+def value_rows(collection):
+    """The report's *value rows*, the one definition every count uses (the page's totals, each
+    tag's count, the CSV export, the sign-off's rows and digest): a unique (tag path, VR, value)
+    held by at least one current file, other than a UID under our own root (we made those)."""
+    flush(collection.pk)
+    return PhiValue.objects.filter(collection=collection).filter(VALUE_ROW)
+
+
+def count_capped(qs, cap: int) -> tuple[int, bool]:
+    """(count, more): counts at most `cap` rows, so a tag with a million values costs what one
+    with a thousand does."""
+    n = qs.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+def tag_groups(qs, *, after_tag=None, groups=20, per_tag=10, cap=1000):
+    """One page of the report grouped by tag path: ([(tag_path, keyword, count, more, first
+    rows)], next tag cursor). Tag paths are found one indexed lookup each (a loose index scan),
+    never by scanning the values of a long tag; each tag shows its first `per_tag` rows."""
+    paths, last = [], after_tag
+    for _ in range(groups + 1):
+        step = qs if last is None else qs.filter(tag_path__gt=last)
+        tag = step.order_by("tag_path").values_list("tag_path", flat=True).first()
+        if tag is None:
+            break
+        paths.append(tag)
+        last = tag
+    more_tags = len(paths) > groups
+    paths = paths[:groups]
+    out = []
+    for tag in paths:
+        rows = list(qs.filter(tag_path=tag).order_by("id")[:per_tag])
+        n, more = count_capped(qs.filter(tag_path=tag), cap)
+        out.append({"tag_path": tag, "keyword": rows[0].keyword if rows else "", "count": n, "more": more, "rows": rows,
+                    "hidden": max(n - len(rows), 0)})
+    return out, (paths[-1] if more_tags and paths else None)
+
+
+_KEYWORDS_CI: dict = {}
+
+
+def _tag_filter(qs, tag: str):
+    """A tag path prefix ("(0010," …) or an attribute keyword (any case), each as an index range:
+    the report's pages find their tags one indexed lookup at a time, and a filter the index cannot
+    bound would scan every row past the last match."""
+    if tag.startswith("("):
+        qs = qs.filter(tag_path__startswith=tag)
+        if _bytewise_order():  # then the prefix's rows are one range of the (tag_path) order
+            qs = qs.filter(tag_path__gte=tag, tag_path__lt=tag[:-1] + chr(ord(tag[-1]) + 1))
+        return qs
+    if not _KEYWORDS_CI:
+        from pydicom.datadict import DicomDictionary
+
+        _KEYWORDS_CI.update({entry[4].lower(): entry[4] for entry in DicomDictionary.values() if entry[4]})
+    return qs.filter(keyword=_KEYWORDS_CI.get(tag.lower(), tag))
+
+
+_BYTEWISE: dict = {}
+
+
+def _bytewise_order() -> bool:
+    """True when the database orders text by code point (SQLite; PostgreSQL with a C collation)."""
+    alias = connection.alias
+    if alias not in _BYTEWISE:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+                row = cur.fetchone()
+            _BYTEWISE[alias] = bool(row) and row[0].split(".")[0] in ("C", "POSIX")
+        else:
+            _BYTEWISE[alias] = connection.vendor == "sqlite"
+    return _BYTEWISE[alias]
 
 
 def page(qs, *, after=None, size=100):
@@ -556,11 +655,11 @@ def vr_choices(collection):
 
 
 def digest(collection) -> tuple[str, int]:
-    """SHA-256 over the report's present rows sorted by (tag path, VR, value)."""
-    flush(collection.pk)
+    """SHA-256 over the report's value rows (see value_rows) sorted by (tag path, VR, value), and
+    how many there are."""
     h = hashlib.sha256()
     n = 0
-    rows = (PhiValue.objects.filter(collection=collection, present=True)
+    rows = (value_rows(collection)
             .order_by("tag_path", "vr", "value", "id")
             .values_list("tag_path", "vr", "value", "file_count", "series_count"))
     for tag_path, vr, value, files, series in rows.iterator(chunk_size=5000):

@@ -35,9 +35,7 @@ def mark(*, values, action: str, argument: str = "", actor, reason: str = "") ->
 
 def pending_marks(collection):
     """Marked values that still need an edit (not keep, value still present)."""
-    report.flush(collection.pk)
-    return (PhiValue.objects.filter(collection=collection, present=True)
-            .exclude(disposition="").exclude(disposition="keep"))
+    return report.value_rows(collection).exclude(disposition="").exclude(disposition="keep")
 
 
 def apply_marks(*, collection, actor, reason: str) -> Correction | None:
@@ -89,17 +87,6 @@ def signoff_status(collection) -> dict:
         "invalidated_by": "" if valid else (state.first_change_after_signoff or state.last_change or "a later change"),
         "invalidated_at": None if valid else (state.first_change_after_signoff_at or state.last_change_at),
     }
-
-
-CSV_HEADER = ["element", "vr", "value", "description", "likely_phi", "disposition", "argument", "num_files", "num_series",
-              "example_image", "example_path"]
-
-
-def csv_rows(qs):
-    yield CSV_HEADER
-    for v in qs.order_by("tag_path", "id").iterator(chunk_size=5000):
-        yield [v.tag_path, v.vr, v.value, v.keyword, v.phi_kinds, v.disposition, v.disposition_arg, v.file_count,
-               v.series_count, v.example_image_id or "", v.example_path]
 
 
 def search_hint(q):

@@ -78,6 +78,7 @@ class Prepared:
     elements: list | None
     data: bytes  # the original, kept for a failure's quarantine copy
     blob: object = None  # a Future of the Digest once write_blob was handed the clean bytes
+    original: object = None  # hooks.Original: what observers noted before de-identification
 
 
 @dataclass
@@ -179,16 +180,20 @@ class Intake:
             raise Rejected(f"unsupported transfer syntax {ts or '(none)'}")
         if self.collector is not None:
             self.collector.elements = []
+        original = hooks.observe_original(ds, submission=self.submission)  # before the engine changes ds
         try:
             result = self.engine.deidentify_dataset(ds, source=name)
         except DeidError as exc:
             raise Rejected(_strip_name(str(exc), name)) from None
+        if original is not None:
+            original.deid = result
         out = io.BytesIO()
         write_dicom(ds, out)
         clean = out.getvalue()
         elements = self.collector.elements if self.collector is not None else None
         return Prepared(ds=ds, clean=clean, sha=hashlib.sha256(clean).hexdigest(), sop=str(ds.SOPInstanceUID).strip(),
-                        name=name, staged=staged, warnings=result.warnings[:20], elements=elements, data=data)
+                        name=name, staged=staged, warnings=result.warnings[:20], elements=elements, data=data,
+                        original=original)
 
     def _take_prepared(self, p: "Prepared") -> IntakeItem:
         try:
@@ -217,7 +222,8 @@ class Intake:
                                 cache=self._index_cache)
             if self.collector is not None:
                 hooks.run_ingest_hooks_many(submission=self.submission, entries=[
-                    hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds) for image, p in zip(images, fresh)])
+                    hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds, original=p.original)
+                    for image, p in zip(images, fresh)])
             items = IntakeItem.objects.bulk_create([
                 IntakeItem(batch=self.batch, name=p.name[:500], outcome=IntakeItem.Outcome.ACCEPTED, warnings=p.warnings,
                            image=image, stored_file=image.stored_file, staged=p.staged)
@@ -261,7 +267,8 @@ class Intake:
                 indexed = index_dataset(collection=collection, ds=ds, stored_file=stored, cache=self._index_cache)
                 image = indexed.image
                 if indexed.created and p.elements is not None:
-                    hooks.run_ingest_hooks(submission=self.submission, image=image, elements=p.elements, dataset=ds)
+                    hooks.run_ingest_hooks(submission=self.submission, image=image, elements=p.elements, dataset=ds,
+                                           original=p.original)
             item = IntakeItem.objects.create(
                 batch=self.batch, name=name[:500], outcome=outcome, reason=reason, warnings=warnings,
                 image=image, stored_file=stored, staged=p.staged,

@@ -117,6 +117,9 @@ def build_world() -> World:
     correction = tag_edit(collection=incoming, scope="image", pk=image.pk, path="SeriesDescription", value="CT series 1b",
                           delete=False, actor=users["curator"], reason="typo")
 
+    from curation.phi.models import PhiImport
+
+    phi_import = PhiImport.objects.create(collection=incoming, actor=users["curator"], filename="report.csv")
     proposal = proposal_services.save_draft(submitter=users["submitter"], fields={"title": "Draft proposal"})
 
     # A cart shared when all three collections were readable to its sharer: public, limited and
@@ -135,6 +138,7 @@ def build_world() -> World:
         "submission": submission.pk, "batch": batch.pk, "quarantined": quarantined.pk, "mapping": mapping.pk,
         "finding": finding.pk, "correction": correction.pk, "check_run": None, "image": image.pk,
         "sha": image.stored_file.sha256, "proposal": proposal.pk, "dois": dois, "shared_cart": cart.name,
+        "phi_import": phi_import.pk,
     }
     sides = {
         "public": _side(public, CollectionVersion.objects.get(collection=public, number=1)),
