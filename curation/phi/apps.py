@@ -34,6 +34,13 @@ class PhiConfig(AppConfig):
         register_batch_end_hook(on_batch_end)
         register_original_observer(selfscore.observe)
         register_ingest_hook(selfscore.on_ingest, many=selfscore.on_ingest_many)
+        from curation.cockpit import register_events, register_step
+
+        from .cockpit import phi_events, phi_step, selfscore_step
+
+        register_step(70, phi_step)
+        register_step(80, selfscore_step)
+        register_events(phi_events)
         try:
             from collections_app.services.publish import register_gate
         except ImportError:  # the publish service is optional for this app

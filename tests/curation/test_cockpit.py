@@ -105,3 +105,21 @@ def test_review_and_checks_steps_follow_the_curation_apps():
     run_checks(collection=submission.collection, checks=["duplicate_sop"])
     assert by_key(submission)["checks"].state != cockpit.WAITING
     assert [s.key for s in cockpit.steps(submission)].index("checks") < [s.key for s in cockpit.steps(submission)].index("review")
+
+
+def test_phi_and_self_score_steps(curator):
+    from curation.phi.services import sign_off
+
+    submission = make_submission()
+    ingest(submission, [("a.dcm", sample_bytes())])
+    steps = by_key(submission)
+    assert steps["phi"].state == cockpit.BLOCKED and "not signed" in steps["phi"].summary
+    assert "The PHI report has not been signed off." in steps["phi"].details
+    score = steps["selfscore"]
+    assert score.state == cockpit.DONE and score.summary.startswith("100")
+    keys = [s.key for s in cockpit.steps(submission)]
+    assert keys.index("review") < keys.index("phi") < keys.index("selfscore") < keys.index("publishable")
+    sign_off(collection=submission.collection, actor=curator)
+    phi = by_key(submission)["phi"]
+    assert phi.state != cockpit.BLOCKED and "signed by cur" in phi.summary
+    assert any(e.kind == "signoff" for e in cockpit.timeline(submission))
