@@ -21,6 +21,7 @@ class ProposalForm(forms.ModelForm):
     modalities = forms.ModelMultipleChoiceField(
         Modality.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Modalities"
     )
+    modalities.label_from_instance = lambda m: f"{m.code} ({m.name})" if m.name and m.name != m.code else m.code
 
     class Meta:
         model = Proposal

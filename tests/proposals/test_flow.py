@@ -339,3 +339,11 @@ def test_demo_proposals_load_once(django_capture_on_commit_callbacks):
         call_command("load_demo_proposals")
     assert Proposal.objects.count() == 4
     assert sorted(Proposal.objects.values_list("status", flat=True)) == ["deferred", "draft", "submitted", "submitted"]
+
+
+def test_the_proposal_form_offers_nuclear_medicine_ultrasound_and_mammography(client, users):
+    """Modalities exist before any collection uses them (a data migration), so a proposal can name them."""
+    client.force_login(users["owner"])
+    html = client.get(reverse("proposals:create")).content.decode()
+    for name in ("Nuclear Medicine", "Ultrasound", "Mammography", "Computed Tomography", "Slide Microscopy"):
+        assert name in html, name
