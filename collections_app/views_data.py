@@ -112,9 +112,13 @@ def version_zip(request, version_id):
     if not selection:
         raise Http404("No series of this version match the selection.")
     name = downloads.version_package_name(version)
+    extras = []
     if series_uids or study_uids:
         name += "-selection"
-    return _validators(zip_response(downloads.build_package(selection, name=name, when=version.created_at)), etag, modified)
+    else:
+        extras = downloads.version_extras(version)  # the whole version: its supporting files too
+    return _validators(zip_response(downloads.build_package(selection, name=name, when=version.created_at, extras=extras)),
+                       etag, modified)
 
 
 def version_manifest(request, version_id):

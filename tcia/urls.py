@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(**NAMED),
          name="password_reset_confirm"),
     path("accounts/password-reset/done/", auth_views.PasswordResetCompleteView.as_view(**NAMED), name="password_reset_complete"),
+    path("curation/supporting/", include("supporting.urls")),
     path("curation/", include("curation.urls")),
     path("proposals/", include("proposals.urls")),
     path("doi/", include("doi.urls")),
@@ -35,6 +36,7 @@ urlpatterns = [
     path("", include("nbia.cart_urls")),
     path("", include("publication.urls")),
     path("", include("doi.download_urls")),
+    path("", include("supporting.download_urls")),
     path("", include("collections_app.data_urls")),
     path("", include("collections_app.urls")),
 ]
