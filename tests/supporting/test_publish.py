@@ -92,9 +92,17 @@ def test_pages_datacite_and_digest(chest, curator, client):
         assert f"{name}: {e.stored_file.size} bytes" in record["sizes"]
     assert metadata.errors(record) == []
 
+    facet = client.get("/", {"supporting": "yes"}).content.decode()
+    assert f'href="/collections/{chest.slug}/"' in facet
+
     rows = list(csv.reader(io.StringIO(client.get(f"/downloads/versions/{version.pk}/supporting.csv").content.decode())))
     assert rows[0][:3] == ["Collection", "Version", "File"]
     assert sorted((r[2], r[6]) for r in rows[1:]) == sorted((n, e.stored_file.sha256) for n, e in entries.items())
+
+
+def test_catalogue_facet_needs_supporting_files(chest, curator, client):
+    publish(chest, actor=curator, notes="v1")
+    assert f'href="/collections/{chest.slug}/"' not in client.get("/", {"supporting": "yes"}).content.decode()
 
 
 def test_nbia_answers_unchanged(chest, curator, client):
