@@ -197,6 +197,32 @@ def version_file(request, version_id, sop_uid):
     return response
 
 
+def stored_file_response(request, stored, name: str, content_type: str = ""):
+    """One stored file (a derived dataset's, a supporting file's), streamed with HTTP Range
+    (206/416) and its sha256 as ETag; on a bucket with TCIA_S3_REDIRECT_DOWNLOADS, a redirect.
+    The caller has checked access."""
+    content_type = content_type or stored.content_type
+    try:
+        byte_range = downloads.parse_range(request.headers.get("Range", ""), stored.size)
+    except downloads.RangeNotSatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{stored.size}"
+        return response
+    moved = objectstore.redirect_response(storages["archive"], stored.storage_name, filename=name, content_type=content_type)
+    if moved is not None:
+        return moved
+    start, end = byte_range or (0, stored.size - 1)
+    response = StreamingHttpResponse(downloads.read_range(stored, start, end), content_type=content_type,
+                                     status=206 if byte_range else 200)
+    response["Content-Length"] = str(end - start + 1)
+    if byte_range:
+        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = f'"{stored.sha256}"'
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
 def series_zip(request, uid):
     """The latest published files of one series (or a study with ?study=1 semantics via study_zip)."""
     # Catalogue level, so that a limited series answers with the way forward (403), not a 404.

@@ -1,19 +1,18 @@
 """Curator pages of supporting data (attach with progress, profile and dispositions, findings,
 revisions) and the public downloads of a version's supporting files and their digest."""
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from collections_app import views_data
 from collections_app.models import Collection
-from collections_app.services import downloads
 from tcia.core.permissions import curator_required
 
 from . import publishing, services
 from .forms import AttachForm
-from .models import Disposition, Kind, SupportingFile
+from .models import Disposition, SupportingFile
 
 
 @curator_required
@@ -126,27 +125,7 @@ def recheck(request, slug):
 @curator_required
 def file_download(request, pk):
     sf = get_object_or_404(SupportingFile.objects.select_related("stored_file"), pk=pk)
-    return stored_response(request, sf.stored_file, sf.name, sf.content_type)
-
-
-def stored_response(request, stored, name: str, content_type: str):
-    """One stored file, streamed, with HTTP Range (206/416) and its sha256 as ETag."""
-    try:
-        byte_range = downloads.parse_range(request.headers.get("Range", ""), stored.size)
-    except downloads.RangeNotSatisfiable:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{stored.size}"
-        return response
-    start, end = byte_range or (0, stored.size - 1)
-    response = StreamingHttpResponse(downloads.read_range(stored, start, end) if stored.size else iter([b""]),
-                                     content_type=content_type, status=206 if byte_range else 200)
-    response["Content-Length"] = str(end - start + 1 if stored.size else 0)
-    if byte_range:
-        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
-    response["Accept-Ranges"] = "bytes"
-    response["ETag"] = f'"{stored.sha256}"'
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
+    return views_data.stored_file_response(request, sf.stored_file, sf.name, sf.content_type)
 
 
 def _public_version(request, version_id):
@@ -164,7 +143,7 @@ def version_file(request, version_id, name):
     entry = publishing.entries(version).filter(name=name).first()
     if entry is None:
         raise Http404("No such supporting file in this version.")
-    return stored_response(request, entry.stored_file, entry.name, entry.content_type)
+    return views_data.stored_file_response(request, entry.stored_file, entry.name, entry.content_type)
 
 
 def version_digest(request, version_id):
