@@ -212,7 +212,7 @@ def rewrite(data: bytes, fmt: str, edit, drop=(), name: str = "table") -> tuple[
                 old = _cell(cell.value)
                 new = edit(column, index, old)
                 if new != old:
-                    cell.value = new
+                    cell.value = _typed(cell.value, new)
                     changed[column] += 1
         for col in sorted((i + 1 for i, h in enumerate(header) if h in drop), reverse=True):
             ws.delete_cols(col)
@@ -236,6 +236,17 @@ def rewrite(data: bytes, fmt: str, edit, drop=(), name: str = "table") -> tuple[
             out_row.append(new)
         writer.writerow(out_row)
     return buf.getvalue().encode("utf-8"), dict(changed)
+
+
+def _typed(old, new: str):
+    """A rewritten XLSX cell keeps its type: a date (or date and time) stays one."""
+    if isinstance(old, (dt.date, dt.datetime)) and new:
+        try:
+            moved = dt.datetime.fromisoformat(new)
+        except ValueError:
+            return new
+        return moved if isinstance(old, dt.datetime) else moved.date()
+    return new
 
 
 def shift_date(value: str, days: int) -> str | None:
