@@ -156,7 +156,7 @@ def main():
 
                 profiler.disable()
                 print(f"(c) under cProfile, {args.profile} functions of most own time:")
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+                pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(args.profile)
             if before is not None:
                 server_cpu = backend_cpu(connection) - before
         assert Image.objects.filter(collection=collection_c).count() == len(blobs)

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
+from fixity.blocking import refuse_blocked
 from tcia.core import objectstore
 from tcia.core.permissions import get_visible_or_404, require_curator
 from tcia.core.redirects import redirect_next, safe_next
@@ -165,6 +166,7 @@ def version_file(request, version_id, sop_uid):
     if entry is None:
         raise Http404("No such image in this version.")
     stored = entry.stored_file
+    refuse_blocked([stored.storage_name])  # failed the fixity audit: a clear 503, not bad bytes
     etag = f'"{stored.sha256}"'
     from django.utils.cache import get_conditional_response
 
@@ -202,6 +204,7 @@ def stored_file_response(request, stored, name: str, content_type: str = ""):
     (206/416) and its sha256 as ETag; on a bucket with TCIA_S3_REDIRECT_DOWNLOADS, a redirect.
     The caller has checked access."""
     content_type = content_type or stored.content_type
+    refuse_blocked([stored.storage_name])  # failed the fixity audit: a clear 503, not bad bytes
     try:
         byte_range = downloads.parse_range(request.headers.get("Range", ""), stored.size)
     except downloads.RangeNotSatisfiable:

@@ -16,6 +16,7 @@ from collections_app.models import Collection, Status
 from tcia.core.permissions import curator_required, get_visible_or_404
 from tcia.core.params import int_param
 
+from . import cockpit
 from .forms import SubjectMapImportForm, SubjectRenameForm, SubmissionForm, UploadForm
 from .models import IntakeBatch, QuarantinedFile, SubjectMapping, Submission
 from .services import staging
@@ -63,6 +64,8 @@ def submission_detail(request, pk):
             "max_request_bytes": max_upload_bytes(),
             "quarantined": submission.quarantine.filter(purged_at__isnull=True).count(),
             "subjects": submission.subject_mappings.count(),
+            "steps": cockpit.steps(submission),
+            "timeline": cockpit.timeline(submission),
         },
     )
 

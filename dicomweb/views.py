@@ -14,6 +14,8 @@ from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpRespon
 from django.utils.http import quote_etag
 from django.views.decorators.csrf import csrf_exempt
 
+from fixity.blocking import FileBlocked, refuse_blocked
+
 from . import qido, scope as scopes, wado
 from .headers import header_dict, header_for
 from .wado import NotAcceptable, NotFound
@@ -98,6 +100,8 @@ def endpoint(view):
             response = _error(str(exc) or "Not found.", status)
         except NotAcceptable as exc:
             response = _error(str(exc), 406)
+        except FileBlocked as exc:  # failed the fixity audit (fixity/blocking.py)
+            response = _error(exc.message, exc.status)
         except OSError as exc:
             logger.error("dicomweb %s: %s", request.path, exc)
             response = _error("The archive storage could not deliver these files; nothing was sent. "
@@ -177,6 +181,7 @@ def search_instances(request, scope, urls, study=None, series=None):
 @endpoint
 def retrieve(request, scope, urls, study, series=None, instance=None):
     files = wado.entries(scope, study, series, instance)
+    refuse_blocked([f.storage_name for f in files])
     how = wado.negotiate_instances(_accept(request), files, single_ok=instance is not None)
     etag = wado.etag_of(files, how)
     if how == "single":
@@ -211,6 +216,7 @@ def _one(scope, study, series, instance):
 def frames(request, scope, urls, study, series, instance, frame_list):
     numbers = wado.parse_frame_list(frame_list)
     entry = _one(scope, study, series, instance)
+    refuse_blocked([entry.storage_name])
     header = header_for(entry.stored_file_id, entry.storage_name, layout_only=True)
     if header is None:
         raise OSError(f"stored file {entry.stored_file_id} could not be parsed")
@@ -231,6 +237,7 @@ def frames(request, scope, urls, study, series, instance, frame_list):
 def _render(request, scope, files, frame_index, thumbnail):
     params = wado.render_params(request, _accept(request), thumbnail)
     entry = files[0] if len(files) == 1 else wado.representative(files)
+    refuse_blocked([entry.storage_name])
     etag = quote_etag(hashlib.sha256(
         f"{entry.sha256}:{frame_index}:{params}".encode()).hexdigest()[:32])
     inm = request.headers.get("If-None-Match", "")
@@ -255,6 +262,7 @@ def rendered(request, scope, urls, study, series=None, instance=None, frame_list
 @endpoint
 def bulkdata(request, scope, urls, study, series, instance, key):
     entry = _one(scope, study, series, instance)
+    refuse_blocked([entry.storage_name])
     parts = wado.bulk_parts(entry, key, urls)
     etag = quote_etag(hashlib.sha256(f"{entry.sha256}:{key}".encode()).hexdigest()[:32])
     accept = _accept(request)

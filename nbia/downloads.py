@@ -88,8 +88,14 @@ def series_base_for(request):
 def check_present(files: list[SeriesFile]) -> None:
     """ApiError (500) naming what is missing or damaged (on a bucket, sizes come from concurrent
     HEAD requests)."""
+    from fixity.blocking import FileBlocked, refuse_blocked
+
     storage = storages["archive"]
     names = [f.stored_file.storage_name for f in files]
+    try:
+        refuse_blocked(names)
+    except FileBlocked as exc:
+        raise ApiError(exc.message, status=exc.status) from None
     found = objectstore.sizes(storage, names)
     problems = [f.sop_instance_uid for f, size in zip(files, found) if size != f.stored_file.size]
     if problems:

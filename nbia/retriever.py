@@ -179,6 +179,9 @@ def _series_tar(params, user):
             continue
         members.append((f"{f[0]}^{short}" if new_names else f"{f[0]}.dcm", f[5], f[4]))
         md5_lines.append(f"{short if new_names else f[0] + '.dcm'},{f[6]}")
+    from fixity.blocking import refuse_blocked
+
+    refuse_blocked([m[2] for m in members])  # failed the fixity audit: a clear 503 before the TAR starts
     if (params.get("getMD5Hash") or "") == "Yes":
         data = ("\n".join(md5_lines) + "\n").encode("utf-8")
         members.append(("md5hashes.csv", len(data), data))

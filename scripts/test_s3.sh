@@ -17,7 +17,8 @@ done
 SELECTION=(tests/storage tests/curation/test_intake.py tests/curation/test_retry.py tests/curation/test_uploads.py
            tests/curation/test_intake_resources.py tests/curation/test_identity.py tests/curation/test_corrections.py
            tests/nbia/test_downloads.py tests/collections_app tests/doi tests/dicomweb/test_access_and_http.py
-           tests/dicomweb/test_dicomweb_client.py tests/review/test_render.py tests/curation/test_processes.py)
+           tests/dicomweb/test_dicomweb_client.py tests/review/test_render.py tests/curation/test_processes.py
+           tests/fixity)
 [ "$#" -gt 0 ] && SELECTION=("$@")
 echo "S3 server (moto) at http://127.0.0.1:$PORT; database: ${DATABASE_URL:-sqlite}"
 TCIA_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT" ./scripts/test.sh "${SELECTION[@]}"

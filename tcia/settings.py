@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "dicomweb",
     "supporting",  # supporting data (tables, annotations, documents, slides), above curation
     "publication",  # the publishing layer, above collections_app and doi
+    "fixity",  # the fixity audit: schedule, runs, failures, blocked downloads
+    "feedback",  # researchers' problem reports, curators' answers, errata
     "demo",  # demo data: above every app, imported by none
 ]
 
@@ -180,6 +182,18 @@ LOGOUT_REDIRECT_URL = "catalogue"
 
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "archive@localhost")
+# Who gets mail_admins (fixity failures): "Name <a@example.org>, b@example.org".
+ADMINS = [(a.split("<")[0].strip() or a.strip(), a.split("<")[-1].rstrip(">").strip()) for a in env_list("DJANGO_ADMINS")]
+SERVER_EMAIL = os.environ.get("DJANGO_SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# Fixity audit (fixity/services.py): every stored file re-hashed at least every CYCLE_DAYS, by
+# runs of at most RUN_SECONDS (the schedule starts one every 15 minutes), reading no faster than
+# BYTES_PER_SECOND (0: as fast as the storage gives).
+TCIA_FIXITY_CYCLE_DAYS = int(os.environ.get("TCIA_FIXITY_CYCLE_DAYS", "90"))
+TCIA_FIXITY_RUN_SECONDS = float(os.environ.get("TCIA_FIXITY_RUN_SECONDS", "600"))
+TCIA_FIXITY_BYTES_PER_SECOND = int(os.environ.get("TCIA_FIXITY_BYTES_PER_SECOND", str(50 * 1000 * 1000)))
+# Researchers' problem reports (feedback/): at most REPORTS per WINDOW seconds from one address.
+TCIA_FEEDBACK_RATE = os.environ.get("TCIA_FEEDBACK_RATE", "5/3600")
 
 Q_CLUSTER = {
     "name": "tcia",
@@ -257,6 +271,7 @@ INSTALLED_APPS += ["csp", "axes"]
 # CSP on every response; axes last, as its documentation asks, so it sees the final response.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware") + 1, "tcia.core.middleware.RejectNulMiddleware")
+MIDDLEWARE.append("fixity.blocking.FileBlockedMiddleware")  # a download of a file that failed fixity: a clear 503
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
 

@@ -22,6 +22,8 @@ urlpatterns = [
          name="password_reset_confirm"),
     path("accounts/password-reset/done/", auth_views.PasswordResetCompleteView.as_view(**NAMED), name="password_reset_complete"),
     path("curation/supporting/", include("supporting.urls")),
+    path("curation/fixity/", include("fixity.urls")),
+    path("curation/feedback/", include("feedback.staff_urls")),
     path("curation/", include("curation.urls")),
     path("proposals/", include("proposals.urls")),
     path("doi/", include("doi.urls")),
@@ -34,6 +36,7 @@ urlpatterns = [
     # NBIA Data Retriever's download servlet and shared carts (issue #16).
     path("nbia-download/servlet/", include("nbia.retriever_urls")),
     path("", include("nbia.cart_urls")),
+    path("", include("feedback.urls")),
     path("", include("publication.urls")),
     path("", include("doi.download_urls")),
     path("", include("supporting.download_urls")),

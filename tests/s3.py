@@ -139,3 +139,19 @@ def remove_stored(name: str, kind: str = "archive") -> None:
         os.remove(key)
     else:
         c.delete_object(Bucket=bucket, Key=key)
+
+
+def module_bucket(session_bucket):
+    """For a bucket fixture: the session's bucket when the whole run is on S3 (`session_bucket`,
+    conftest's _object_storage_session), else a new bucket with every storage in it while the
+    generator is suspended."""
+    if session_bucket:
+        yield session_bucket
+        return
+    from django.conf import settings
+    from django.test import override_settings
+
+    url = endpoint()
+    name = new_bucket(url)
+    with override_settings(STORAGES=storages_setting(settings.STORAGES, url, name)):
+        yield name

@@ -243,6 +243,9 @@ def _assign_openers(stored_members) -> None:
     """Direct file opens on a folder; on a bucket, streamed GETs sent a few files ahead."""
     from django.core.files.storage import storages
 
+    from fixity.blocking import refuse_blocked
+
+    refuse_blocked([name for _m, name, _size in stored_members])  # before the first byte of the zip
     openers = objectstore.openers(storages["archive"], [(name, size) for _m, name, size in stored_members])
     for (member, _name, _size), open_member in zip(stored_members, openers):
         member.opener = open_member

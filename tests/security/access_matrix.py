@@ -387,6 +387,22 @@ EXPECT: dict[str, list[Probe]] = {
     "curation:review:thumb": [Probe("image", lambda w: {"sha": w.objects["sha"]}, STAFF)],
     "curation:review:preview": [Probe("image", lambda w: {"sha": w.objects["sha"], "window": "default", "frame": 0}, STAFF)],
     "curation:review:full": [Probe("image", lambda w: {"sha": w.objects["sha"], "frame": 0}, STAFF)],
+    # Fixity audit (fixity/): staff pages; a failure made for the probe (its file is not blocked).
+    "fixity:dashboard": [Probe("dashboard", expect=STAFF)],
+    "fixity:run_now": [Probe("GET", expect=STAFF_POST)],
+    "fixity:failure": [Probe("failure", lambda w: {"pk": _fixity_failure(w)}, STAFF)],
+    "fixity:reverify": [Probe("GET", lambda w: {"pk": _fixity_failure(w)}, STAFF_POST)],
+    "fixity:restore": [Probe("GET", lambda w: {"pk": _fixity_failure(w)}, STAFF_POST)],
+    # Researcher feedback (feedback/): the report form wherever the collection page is readable;
+    # the queue and a report (it holds the reporter's e-mail) for staff only.
+    "report_problem": per_side(slug, {"public": ALL_200, "limited": ALL_200, "hidden": HIDDEN, "incoming": HIDDEN}),
+    "feedback:queue": [Probe("queue", expect=STAFF)],
+    "feedback:detail": [Probe("report", lambda w: {"pk": _report(w)}, STAFF)],
+    "feedback:reply": [Probe("GET", lambda w: {"pk": _report(w)}, STAFF_POST)],
+    "feedback:link": [Probe("GET", lambda w: {"pk": _report(w)}, STAFF_POST)],
+    "feedback:state": [Probe("GET", lambda w: {"pk": _report(w)}, STAFF_POST)],
+    "feedback:erratum": [Probe("GET", lambda w: {"pk": _report(w)}, STAFF_POST)],
+    "feedback:erratum_withdraw": [Probe("GET", lambda w: {"pk": _erratum(w)}, STAFF_POST)],
 }
 
 # Django's admin: every page is for staff with the model's permission. Anyone else is sent to
@@ -401,3 +417,29 @@ def _doi_pk(w: World, key: str) -> int:
     if key == "hidden_subset":
         return DOI.objects.get(doi=w.objects["hidden_subset_doi"]).pk
     return DOI.objects.get(doi=w.objects["dois"][key]).pk
+
+
+def _fixity_failure(w: World) -> int:
+    from collections_app.models import Image
+    from fixity.models import FixityFailure, FixityRecord
+
+    stored = Image.objects.get(pk=w.objects["image"]).stored_file
+    record, _ = FixityRecord.objects.get_or_create(storage="archive", name=stored.storage_name, defaults={
+        "sha256": stored.sha256, "size": stored.size, "stored_file": stored})
+    return (record.failures.first() or FixityFailure.objects.create(record=record, kind="missing")).pk
+
+
+def _report(w: World) -> int:
+    from feedback.models import ProblemReport
+
+    found = ProblemReport.objects.filter(collection=w.public.collection).first()
+    return (found or ProblemReport.objects.create(collection=w.public.collection, category="other", message="Probe",
+                                                  reporter_email="private@example.org")).pk
+
+
+def _erratum(w: World) -> int:
+    from feedback.models import Erratum
+
+    found = Erratum.objects.filter(collection=w.public.collection).first()
+    return (found or Erratum.objects.create(collection=w.public.collection, text="Probe erratum",
+                                            published_by=w.users["curator"])).pk

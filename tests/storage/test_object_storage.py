@@ -20,7 +20,6 @@ from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import override_settings
 from django.urls import reverse
 
 from collections_app.models import Image, StoredFile
@@ -41,15 +40,7 @@ pytestmark = pytest.mark.django_db(transaction=False)
 @pytest.fixture(scope="module")
 def bucket(_object_storage_session):
     """The session's bucket when the whole run is on S3, else a bucket of our own for this module."""
-    if _object_storage_session:
-        yield _object_storage_session
-        return
-    url = s3.endpoint()
-    name = s3.new_bucket(url)
-    override = override_settings(STORAGES=s3.storages_setting(settings.STORAGES, url, name))
-    override.enable()
-    yield name
-    override.disable()
+    yield from s3.module_bucket(_object_storage_session)
 
 
 def objects(bucket: str, prefix: str) -> dict[str, bytes]:

@@ -120,3 +120,16 @@ def test_nbia_answers_unchanged(chest, curator, client):
     v2 = publish(chest, actor=curator, notes="supporting data")
     assert v2.number == version.number + 1 and v2.image_count == version.image_count
     assert answers() == before
+
+
+def test_a_file_that_failed_fixity_is_refused(chest, curator, client):
+    from fixity.models import FixityRecord
+
+    sf = clinical(chest)
+    version = publish(chest, actor=curator, notes="v1")
+    stored = sf.stored_file
+    FixityRecord.objects.create(storage="archive", name=stored.storage_name, sha256=stored.sha256, size=stored.size,
+                                stored_file=stored, status="failed", blocked=True)
+    for url in (f"/downloads/versions/{version.pk}/supporting/clinical.csv", f"/downloads/versions/{version.pk}.zip"):
+        refused = client.get(url)
+        assert refused.status_code == 503 and b"fixity" in refused.content
