@@ -113,9 +113,13 @@ def version_zip(request, version_id):
     if not selection:
         raise Http404("No series of this version match the selection.")
     name = downloads.version_package_name(version)
+    extras = []
     if series_uids or study_uids:
         name += "-selection"
-    return _validators(zip_response(downloads.build_package(selection, name=name, when=version.created_at)), etag, modified)
+    else:
+        extras = downloads.version_extras(version)  # the whole version: its supporting files too
+    return _validators(zip_response(downloads.build_package(selection, name=name, when=version.created_at, extras=extras)),
+                       etag, modified)
 
 
 def version_manifest(request, version_id):
@@ -192,6 +196,33 @@ def version_file(request, version_id, sop_uid):
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = etag
     response["Content-Disposition"] = content_disposition_header(True, f"{sop_uid}.dcm")
+    return response
+
+
+def stored_file_response(request, stored, name: str, content_type: str = ""):
+    """One stored file (a derived dataset's, a supporting file's), streamed with HTTP Range
+    (206/416) and its sha256 as ETag; on a bucket with TCIA_S3_REDIRECT_DOWNLOADS, a redirect.
+    The caller has checked access."""
+    content_type = content_type or stored.content_type
+    refuse_blocked([stored.storage_name])  # failed the fixity audit: a clear 503, not bad bytes
+    try:
+        byte_range = downloads.parse_range(request.headers.get("Range", ""), stored.size)
+    except downloads.RangeNotSatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{stored.size}"
+        return response
+    moved = objectstore.redirect_response(storages["archive"], stored.storage_name, filename=name, content_type=content_type)
+    if moved is not None:
+        return moved
+    start, end = byte_range or (0, stored.size - 1)
+    response = StreamingHttpResponse(downloads.read_range(stored, start, end), content_type=content_type,
+                                     status=206 if byte_range else 200)
+    response["Content-Length"] = str(end - start + 1)
+    if byte_range:
+        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = f'"{stored.sha256}"'
+    response["Content-Disposition"] = content_disposition_header(True, name)
     return response
 
 

@@ -122,8 +122,43 @@ def load_demo() -> list[Collection]:
                                   "contributor_type": "DataCurator"}],
                 "keywords": [collection.cancer_type, "demonstration data"],
             }, actor=None)
+            if collection.slug == DEMO_COLLECTIONS[0]["slug"]:
+                attach_demo_supporting(collection)
             publish(collection, actor=None, notes="Demo release", major=True)
     return collections
+
+
+def attach_demo_supporting(collection: Collection) -> None:
+    """A clinical table (one row per subject) and a LIDC-IDRI style reading of the first series,
+    published with version 1 and listed on its landing page."""
+    import csv
+    import io
+
+    from collections_app.models import Image
+    from supporting import services as supporting
+
+    subjects = list(collection.subjects_index.order_by("patient_id").values_list("patient_id", flat=True))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["PatientID", "Age at diagnosis", "Sex", "Stage", "Pack years", "Survival (months)"])
+    for n, subject in enumerate(subjects):
+        writer.writerow([subject, 58 + 3 * n, "F" if n % 2 == 0 else "M", ["IA", "IIB", "IIIA"][n % 3], 20 + 5 * n, 30 + 7 * n])
+    supporting.attach(collection, name="clinical.csv", data=buf.getvalue().encode(), kind="clinical",
+                      description="Synthetic clinical data: age, sex, stage, smoking and survival per subject")
+    first = Image.objects.filter(collection=collection).select_related("series__study").order_by(
+        "series__subject__patient_id", "series__series_instance_uid", "instance_number").first()
+    images = Image.objects.filter(series=first.series).order_by("instance_number")
+    rois = "".join(f"<roi><imageZposition>{n}.0</imageZposition><imageSOP_UID>{i.sop_instance_uid}</imageSOP_UID>"
+                   f"<inclusion>TRUE</inclusion><edgeMap><xCoord>40</xCoord><yCoord>50</yCoord></edgeMap></roi>"
+                   for n, i in enumerate(images))
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<LidcReadMessage xmlns="http://www.nih.gov"><ResponseHeader>'
+           f"<SeriesInstanceUid>{first.series.series_instance_uid}</SeriesInstanceUid>"
+           f"<StudyInstanceUID>{first.series.study.study_instance_uid}</StudyInstanceUID></ResponseHeader>"
+           f"<readingSession><annotationVersion>3.12</annotationVersion><servicingRadiologistID>reader-1</servicingRadiologistID>"
+           f"<unblindedReadNodule><noduleID>1</noduleID><characteristics><malignancy>3</malignancy></characteristics>"
+           f"{rois}</unblindedReadNodule></readingSession></LidcReadMessage>\n")
+    supporting.attach(collection, name="annotations-reader1.xml", data=xml.encode(), kind="annotation",
+                      description="Synthetic nodule outline by one reader (LIDC-IDRI readingSession XML)")
 
 
 def load_demo_submission() -> Collection:

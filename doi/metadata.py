@@ -217,6 +217,11 @@ def _collection_record(doi: DOI, collection, version) -> dict:
     record["alternateIdentifiers"] = [{"alternateIdentifier": collection.short_name, "alternateIdentifierType": "Collection short name"}]
     record["formats"] = ["application/dicom"]
     record["sizes"] = _sizes(facts)
+    from supporting.publishing import datacite_parts
+
+    extra_formats, extra_sizes = datacite_parts(shown)  # the version's supporting files
+    record["formats"] += [f for f in extra_formats if f not in record["formats"]]
+    record["sizes"] += extra_sizes
     if shown:
         record["version"] = str(shown.number)
     dates = [{"date": issued.isoformat(), "dateType": "Issued"}]
@@ -287,12 +292,20 @@ def _derived_record(doi: DOI, dataset) -> dict:
     withdrawn = dataset.withdrawn_reason if dataset.status == DatasetStatus.WITHDRAWN else ""
     record["descriptions"] = _descriptions(dataset.summary, dataset.description, withdrawn)
     record["sizes"] = _sizes(facts)
+    formats = sorted({f.stored_file.content_type for f in dataset.files.select_related("stored_file")} - {""})
+    if formats:
+        record["formats"] = formats
     record["dates"] = [{"date": (dataset.published_at or timezone.now()).date().isoformat(), "dateType": "Issued"}]
     related = []
     for source in dataset.sources.all().order_by("title"):
         concept = selectors.concept_doi(source)
         if concept is not None:
             related.append(_rel("IsDerivedFrom", concept.doi))
+    from supporting.derived import version_dois
+
+    for version_doi in version_dois(dataset):  # the versions its segmentations reference
+        if all(r["relatedIdentifier"] != version_doi for r in related):
+            related.append(_rel("IsDerivedFrom", version_doi))
     if related:
         record["relatedIdentifiers"] = related
     return record

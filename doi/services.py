@@ -273,6 +273,9 @@ def create_derived(*, actor, slug: str, title: str, summary: str = "", descripti
     )
     dataset.sources.set(list(sources))
     DerivedFile.objects.bulk_create([DerivedFile(dataset=dataset, name=n, stored_file=f, description=d) for n, f, d in files])
+    from supporting.derived import link_dataset
+
+    link_dataset(dataset)  # SEG/RTSTRUCT files: the source images they reference
     log("doi.derived_create", actor=actor, obj=dataset, files=len(files), sources=[s.slug for s in sources])
     return dataset
 
@@ -281,6 +284,12 @@ def publish_derived(dataset: DerivedDataset, *, actor, provider=None) -> DOI:
     with transaction.atomic():
         if not dataset.files.exists():
             raise SubsetError("Add at least one file before publishing analysis results.")
+        from supporting.derived import link_dataset, problems
+
+        link_dataset(dataset)
+        unlinked = problems(dataset)
+        if unlinked:
+            raise SubsetError("Segmentations must reference released source images: " + "; ".join(unlinked[:5]))
         dataset.status = DatasetStatus.PUBLISHED
         dataset.published_at = dataset.published_at or timezone.now()
         dataset.save(update_fields=["status", "published_at"])

@@ -21,7 +21,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from collections_app import access, views_data
-from collections_app.models import StoredFile
 from collections_app.services import downloads
 from collections_app.services.storage import store_bytes
 from tcia.core import roles
@@ -511,36 +510,7 @@ def derived_file(request, slug, name):
     if dataset.status != DatasetStatus.PUBLISHED and not roles.is_curator(request.user):
         raise Http404("Not found")
     f = get_object_or_404(dataset.files.select_related("stored_file"), name=name)
-    stored: StoredFile = f.stored_file
-    from django.http import StreamingHttpResponse
-
-    from fixity.blocking import refuse_blocked
-
-    refuse_blocked([stored.storage_name])  # failed the fixity audit: a clear 503, not bad bytes
-
-    try:
-        byte_range = downloads.parse_range(request.headers.get("Range", ""), stored.size)
-    except downloads.RangeNotSatisfiable:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{stored.size}"
-        return response
-    from django.core.files.storage import storages
-
-    from tcia.core import objectstore
-
-    moved = objectstore.redirect_response(storages["archive"], stored.storage_name, filename=name,
-                                          content_type=stored.content_type)
-    if moved is not None:
-        return moved
-    start, end = byte_range or (0, stored.size - 1)
-    response = StreamingHttpResponse(downloads.read_range(stored, start, end), content_type=stored.content_type,
-                                     status=206 if byte_range else 200)
-    response["Content-Length"] = str(end - start + 1)
-    if byte_range:
-        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
-    response["Accept-Ranges"] = "bytes"
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
+    return views_data.stored_file_response(request, f.stored_file, name)
 
 
 LIST_FORMATS = {"application/json": "json", "text/html": "html", "application/xhtml+xml": "html"}

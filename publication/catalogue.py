@@ -94,6 +94,8 @@ class Catalogue:
                 | Q(pk__in=Collection.objects.filter(pages__current__body__icontains=word).values("pk"))
             )
         supported = set(Collection.objects.filter(derived_datasets__status="published").values_list("pk", flat=True))
+        # ... or whose latest version carries supporting files (tables, annotations, documents, slides)
+        supported |= set(Collection.objects.filter(latest_version__supporting_entries__isnull=False).values_list("pk", flat=True))
         return [Entry(c, [m.code for m in c.modalities.all()], [s.name for s in c.anatomic_sites.all()], c.pk in supported)
                 for c in qs]
 

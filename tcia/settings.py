@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "nbia",
     "api",
     "dicomweb",
+    "supporting",  # supporting data (tables, annotations, documents, slides), above curation
     "publication",  # the publishing layer, above collections_app and doi
     "fixity",  # the fixity audit: schedule, runs, failures, blocked downloads
     "feedback",  # researchers' problem reports, curators' answers, errata

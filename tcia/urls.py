@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(**NAMED),
          name="password_reset_confirm"),
     path("accounts/password-reset/done/", auth_views.PasswordResetCompleteView.as_view(**NAMED), name="password_reset_complete"),
+    path("curation/supporting/", include("supporting.urls")),
     path("curation/fixity/", include("fixity.urls")),
     path("curation/feedback/", include("feedback.staff_urls")),
     path("curation/", include("curation.urls")),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("", include("feedback.urls")),
     path("", include("publication.urls")),
     path("", include("doi.download_urls")),
+    path("", include("supporting.download_urls")),
     path("", include("collections_app.data_urls")),
     path("", include("collections_app.urls")),
 ]

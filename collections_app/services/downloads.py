@@ -197,6 +197,20 @@ def subset_selection(subset) -> list[PinnedSeries]:
     return pinned
 
 
+# Files besides the images that a whole version's zip carries (the `supporting` app's):
+# part(version) -> [(path inside the package, StoredFile)].
+_PACKAGE_PARTS: list = []
+
+
+def register_package_part(part) -> None:
+    if part not in _PACKAGE_PARTS:
+        _PACKAGE_PARTS.append(part)
+
+
+def version_extras(version: CollectionVersion) -> list[tuple[str, StoredFile]]:
+    return [item for part in _PACKAGE_PARTS for item in part(version)]
+
+
 # Packages -----------------------------------------------------------------------------------
 
 
@@ -263,9 +277,10 @@ def download_timestamp(moment: dt.datetime) -> str:
 
 
 def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime | None = None,
-                  downloaded_at: dt.datetime | None = None) -> Package:
+                  downloaded_at: dt.datetime | None = None, extras=()) -> Package:
     """The zip members for `selection`. `when` dates the entries (default: the newest version's
     creation time, so the DICOM files, LICENSE and folders of a version never change);
+    `extras` are (path, StoredFile) of files besides the images (version_extras);
     `downloaded_at` (default: now) is metadata.csv's Download Timestamp, as the Retriever
     records when it downloaded each series. Its text has a fixed width, so the zip's length is
     known before it is sent."""
@@ -330,6 +345,11 @@ def build_package(selection: list[PinnedSeries], *, name: str, when: dt.datetime
             sanitize(facts.manufacturer), sanitize(facts.modality), sanitize(sop_class_name(sop_class)), sop_class or "NA",
             str(len(files)), human_size(sum(f.size for f in files)), f"./{folder}", stamp,
         ])
+    for rel, stored in extras:  # (path, StoredFile): a version's supporting files
+        member = ZipMember(name=f"{root}/{rel}", size=stored.size, crc32=stored.crc32, mtime=mtime)
+        members.append(member)
+        stored_members.append((member, stored.storage_name, stored.size))
+        checksums.append((rel, stored.sha256))
     _assign_openers(stored_members)
     csv_bytes = ("\r\n".join(",".join(r) for r in [METADATA_COLUMNS] + rows) + "\r\n").encode("utf-8")
     members.append(ZipMember.from_bytes(f"{root}/metadata.csv", csv_bytes, mtime=mtime))

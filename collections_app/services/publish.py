@@ -13,6 +13,11 @@ the last version) are always checked. Other apps add theirs at start-up, e.g. in
             register_gate(phi_report_signed_off)
             register_gate(no_open_blocking_finding)
 
+Other apps may also add files to a version's manifest (the `supporting` app's tables, XML,
+documents and slides): `register_manifest_part(lines, freeze)`, where `lines(collection)` gives
+the (key, sha256) lines the next version would freeze beside its images and `freeze(version)`
+records them on the version inside the release's transaction.
+
 A failing gate stops publication with `PublishBlocked(failures)`; the curator page lists each
 failure's message with a link to where it can be fixed.
 
@@ -69,6 +74,21 @@ def registered_gates() -> list[Gate]:
     return list(_GATES)
 
 
+_MANIFEST_PARTS: list[tuple[Callable, Callable]] = []
+
+
+def register_manifest_part(lines: Callable, freeze: Callable) -> None:
+    """Files besides the images that a version freezes (idempotent)."""
+    if (lines, freeze) not in _MANIFEST_PARTS:
+        _MANIFEST_PARTS.append((lines, freeze))
+
+
+def _extra_lines(collection: Collection):
+    for lines, _freeze in _MANIFEST_PARTS:
+        for key, sha in sorted(lines(collection)):
+            yield f"{key} {sha}\n".encode()
+
+
 class PublishBlocked(Exception):
     def __init__(self, failures: list[GateFailure]):
         super().__init__("; ".join(f.message for f in failures))
@@ -88,6 +108,8 @@ def manifest_digest(collection: Collection) -> tuple[str, int, int]:
         h.update(f"{sop} {sha}\n".encode())
         count += 1
         size += n
+    for line in _extra_lines(collection):
+        h.update(line)
     return h.hexdigest(), count, size
 
 
@@ -218,6 +240,10 @@ def release(collection: Collection, *, actor, notes: str = "", major: bool = Tru
             batch = []
     if batch:
         VersionEntry.objects.bulk_create(batch)
+    for line in _extra_lines(collection):
+        h.update(line)
+    for _lines, freeze in _MANIFEST_PARTS:
+        freeze(version)
     freeze_series(version, per_series)
     CollectionVersion.objects.filter(pk=version.pk).update(
         manifest_sha256=h.hexdigest(), image_count=count, total_bytes=size, **version_facts(version))

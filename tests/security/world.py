@@ -64,6 +64,7 @@ def build_world() -> World:
     from doi import services as doi_services
     from doi.models import DOI
     from proposals import services as proposal_services
+    from supporting.models import SupportingFile
 
     load_demo()
     User = get_user_model()
@@ -133,6 +134,7 @@ def build_world() -> World:
             for d in DOI.objects.select_related("collection", "version__collection")}
     objects = {
         "public_subset": public_subset.pk, "hidden_subset": hidden_subset.pk, "requested_subset": requested.pk,
+        "supporting_file": SupportingFile.objects.filter(collection=public).order_by("pk").first().pk,
         "derived_slug": derived.slug, "derived_file": "labels.csv", "derived_doi": DOI.objects.get(derived=derived).doi,
         "public_subset_doi": DOI.objects.get(subset=public_subset).doi, "hidden_subset_doi": DOI.objects.get(subset=hidden_subset).doi,
         "submission": submission.pk, "batch": batch.pk, "quarantined": quarantined.pk, "mapping": mapping.pk,
