@@ -46,7 +46,14 @@ def test_cockpit_steps_in_a_browser_and_no_page_overflows(live_server, curator, 
     pages = [reverse("curation:submission", args=[submission.pk]), reverse("curation:dashboard"),
              reverse("curation:batch", args=[batch.pk]), reverse("curation:quarantine", args=[submission.pk]),
              reverse("curation:subjects", args=[submission.pk]), reverse("fixity:dashboard"),
-             reverse("feedback:queue"), reverse("supporting:list", args=[slug])]
+             reverse("feedback:queue"), reverse("supporting:list", args=[slug]),
+             reverse("curation:review:queue"), reverse("curation:review:collection", args=[slug])]
+    from curation.review.models import ImageClass
+
+    image_class = ImageClass.objects.filter(collection=submission.collection).first()
+    pages += [reverse("curation:review:image_class", args=[image_class.pk]),
+              reverse("curation:review:series", args=[image_class.series_id]),
+              reverse("curation:review:viewer", args=[image_class.series_id])]
     shots = screenshot_dir(tmp_path_factory)
     for width in WIDTHS:
         with open_page(sync_api, width, 900) as page:
