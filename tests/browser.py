@@ -43,3 +43,18 @@ def screenshot_dir(tmp_path_factory):
     if os.environ.get("TCIA_SCREENSHOTS") == "1":
         return Path(__file__).resolve().parents[1] / "docs" / "screenshots"
     return tmp_path_factory.mktemp("screenshots")
+
+
+def overflow(page) -> int:
+    """How many CSS pixels the document is wider than the window (0 when it fits)."""
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def login(page, live_server, user, path):
+    """Log `user` (made by tests.conftest.make_user: password 'pw-<username>') in through the
+    login form, landing on `path`."""
+    page.goto(f"{live_server.url}/accounts/login/?next={path}")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("pw-" + user.username)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{path}**")

@@ -5,7 +5,7 @@ finding, preview and correction pages too). With TCIA_SCREENSHOTS=1 the wide pag
 docs/screenshots/curation-findings.png."""
 import pytest
 
-from tests.browser import open_page, require_browser, screenshot_dir
+from tests.browser import login, open_page, overflow, require_browser, screenshot_dir
 
 sync_api = require_browser()
 
@@ -14,10 +14,6 @@ from curation.checks.services import apply_fix, run_checks  # noqa: E402
 from tests.checks.builders import ingest, make_submission, series  # noqa: E402
 
 WIDTHS = (390, 1366)
-
-
-def overflow(page) -> int:
-    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 @pytest.fixture
@@ -32,14 +28,6 @@ def collection(transactional_db):
     ingest(submission, files)
     run_checks(collection=submission.collection)
     return submission.collection
-
-
-def login(page, live_server, curator, path):
-    page.goto(f"{live_server.url}/accounts/login/?next={path}")
-    page.get_by_label("Username").fill(curator.username)
-    page.get_by_label("Password").fill("pw-" + curator.username)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{path}**")
 
 
 def test_groups_open_and_a_ticked_group_selects_its_findings(live_server, curator, collection, tmp_path_factory):

@@ -5,16 +5,12 @@ from django.urls import reverse
 
 from curation.models import IntakeBatch
 from curation.services.intake import Intake, start_batch
-from tests.browser import open_page, require_browser, screenshot_dir
+from tests.browser import login, open_page, overflow, require_browser, screenshot_dir
 
 from .intake_helpers import make_submission, sample_bytes
 
 sync_api = require_browser()
 WIDTHS = (390, 1366)
-
-
-def overflow(page) -> int:
-    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 @pytest.fixture
@@ -30,14 +26,6 @@ def submission(transactional_db):
     intake.take(b"not DICOM at all " * 10, "a-file-with-a-very-long-name-that-was-not-dicom-at-all.txt")
     intake.finish()
     return submission
-
-
-def login(page, live_server, user, path):
-    page.goto(f"{live_server.url}/accounts/login/?next={path}")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill("pw-" + user.username)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{path}**")
 
 
 def test_cockpit_steps_in_a_browser_and_no_page_overflows(live_server, curator, submission, tmp_path_factory):

@@ -6,7 +6,7 @@ screen (a wide table scrolls inside its box). The wide page is saved as
 docs/screenshots/curation-phi-report.png with TCIA_SCREENSHOTS=1."""
 import pytest
 
-from tests.browser import open_page, require_browser, screenshot_dir
+from tests.browser import login, open_page, require_browser, screenshot_dir
 
 sync_api = require_browser()
 
@@ -15,14 +15,6 @@ from curation.services.intake import Intake, start_batch  # noqa: E402
 from tests.checks.builders import encode, ingest, make_submission, series  # noqa: E402
 
 WIDTH = "[document.documentElement.scrollWidth, window.innerWidth]"
-
-
-def login(page, live_server, curator, path):
-    page.goto(f"{live_server.url}/accounts/login/?next={path}")
-    page.get_by_label("Username").fill(curator.username)
-    page.get_by_label("Password").fill("pw-" + curator.username)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{path}**")
 
 
 @pytest.mark.django_db(transaction=True)

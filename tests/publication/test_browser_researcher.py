@@ -6,7 +6,7 @@ and its series list; and every public page holds its layout at 390 px (a phone) 
 Screenshots go to docs/screenshots/ with TCIA_SCREENSHOTS=1."""
 import pytest
 
-from tests.browser import open_page, require_browser, screenshot_dir
+from tests.browser import open_page, overflow, require_browser, screenshot_dir
 
 sync_api = require_browser()
 
@@ -15,11 +15,6 @@ from demo.services import load_demo  # noqa: E402
 from doi.models import DOI  # noqa: E402
 
 WIDTHS = (390, 1366)
-
-
-def overflow(page) -> int:
-    """How many CSS pixels the document is wider than the window (0 when it fits)."""
-    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 def overlaps(page, a: str, b: str) -> bool:
