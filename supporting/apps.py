@@ -15,3 +15,8 @@ class SupportingConfig(AppConfig):
         register_manifest_part(publishing.manifest_lines, publishing.freeze)
         register_package_part(publishing.package_files)
         register_gate(publishing.publication_gate)
+        from curation.phi.report import register_section
+
+        from .services import phi_section
+
+        register_section(phi_section)

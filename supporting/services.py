@@ -200,6 +200,8 @@ def attach(collection: Collection, *, name: str, data: bytes, kind: str = "", de
     if sf.is_table:
         refresh_columns(sf)
     check(sf)
+    if sf.is_table:
+        phi_changed(sf, "a supporting table was attached" if previous is None else "a supporting table was replaced")
     log("supporting.attach", actor=actor, obj=sf, collection=collection.slug, kind=kind, sha256=stored.sha256,
         received_sha256=received, size=stored.size, replaced=previous is not None, changes=changes)
     return sf
@@ -235,6 +237,46 @@ def refresh_columns(sf: SupportingFile) -> None:
             ColumnReview.objects.create(supporting_file=sf, column=p.column, flags=p.flags)
         elif review is not None and review.flags != p.flags and review.disposition != Disposition.REMOVE:
             ColumnReview.objects.filter(pk=review.pk).update(flags=p.flags)
+
+
+def phi_changed(sf: SupportingFile, what: str) -> None:
+    """The PHI report's supporting-data section changed: a sign-off made before no longer holds."""
+    from curation.phi.report import note_change
+
+    note_change(sf.collection_id, f"{what} ({sf.name})")
+
+
+def phi_section(collection: Collection):
+    """The PHI report's "Supporting data" section: every column of every attached table, its
+    type, how many unique values, what the heuristics flagged and its disposition (no values)."""
+    from django.urls import reverse
+
+    from curation.phi.report import Section, SectionItem
+
+    files = list(SupportingFile.objects.filter(collection=collection, detached_at__isnull=True)
+                 .select_related("stored_file").order_by("name"))
+    files = [sf for sf in files if sf.is_table]
+    if not files:
+        return None
+    labels = dict(Disposition.choices)
+    items, lines = [], []
+    for sf in files:
+        reviews = {r.column: r for r in sf.columns.all()}
+        url = reverse("supporting:detail", args=[sf.pk])
+        try:
+            profiles = column_profile(sf)
+        except AttachError as exc:  # unreadable now: say so, and keep the sign-off waiting
+            items.append(SectionItem(sf.name, "(the table)", ["unreadable"], "", url=url, summary=str(exc)))
+            lines.append(f"{sf.name}\t{sf.stored_file.sha256}\tunreadable")
+            continue
+        for p in profiles:
+            review = reviews.get(p.column)
+            disposition = review.disposition if review else ""
+            flags = list(review.flags) if review and review.flags else list(p.flags)
+            items.append(SectionItem(sf.name, p.column, flags, disposition, labels.get(disposition, ""), url,
+                                     f"{p.type}, {p.unique:,} unique value{'s' if p.unique != 1 else ''} in {p.filled:,} rows"))
+            lines.append(f"{sf.name}\t{sf.stored_file.sha256}\t{p.column}\t{','.join(flags)}\t{disposition}")
+    return Section("Supporting data", reverse("supporting:list", args=[collection.slug]), items, lines)
 
 
 def unreviewed_columns(collection: Collection):
@@ -308,6 +350,7 @@ def apply_dispositions(sf: SupportingFile, decisions: dict[str, str], *, actor, 
             "disposition": disposition, "reviewed_by": _user(actor), "reviewed_at": now})
     if rewriting:
         refresh_columns(sf)
+    phi_changed(sf, "dispositions of a supporting table's columns")
     log("supporting.dispositions", actor=actor, obj=sf, reason=reason, decisions=decisions, changes=changes,
         sha256=sf.stored_file.sha256)
     check(sf)
@@ -333,6 +376,7 @@ def set_subject_column(sf: SupportingFile, column: str, *, actor) -> SupportingF
     sf.save()
     log("supporting.subject_column", actor=actor, obj=sf, column=column, mapped=mapped)
     refresh_columns(sf)
+    phi_changed(sf, "the subject column of a supporting table")
     check(sf)
     return sf
 
@@ -343,6 +387,8 @@ def detach(sf: SupportingFile, *, actor, reason: str) -> SupportingFile:
     sf.detached_at = timezone.now()
     sf.save(update_fields=["detached_at", "updated_at"])
     _sync_findings(sf, [])
+    if sf.is_table:
+        phi_changed(sf, "a supporting table was detached")
     log("supporting.detach", actor=actor, obj=sf, reason=reason)
     return sf
 

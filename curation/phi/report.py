@@ -7,6 +7,7 @@ first. A replaced file's contribution is subtracted from its PhiFile row.
 """
 import gc
 import hashlib
+from dataclasses import dataclass
 import json
 import re
 import zlib
@@ -656,7 +657,8 @@ def vr_choices(collection):
 
 def digest(collection) -> tuple[str, int]:
     """SHA-256 over the report's value rows (see value_rows) sorted by (tag path, VR, value), and
-    how many there are."""
+    how many there are; then over every registered section's lines (supporting data), so the
+    sign-off covers them too. A collection without sections keeps the value rows' digest."""
     h = hashlib.sha256()
     n = 0
     rows = (value_rows(collection)
@@ -665,7 +667,52 @@ def digest(collection) -> tuple[str, int]:
     for tag_path, vr, value, files, series in rows.iterator(chunk_size=5000):
         h.update(f"{tag_path}\t{vr}\t{value}\t{files}\t{series}\n".encode("utf-8", "surrogateescape"))
         n += 1
+    for section in sections(collection):
+        h.update(f"\x1e{section.title}\n".encode())
+        for line in section.digest_lines:
+            h.update((line + "\n").encode("utf-8", "surrogateescape"))
     return h.hexdigest(), n
+
+
+# ── sections: what other apps add to the report (supporting data) ─────────────────────────
+
+@dataclass
+class SectionItem:
+    source: str        # e.g. the table's name
+    field: str         # e.g. the column
+    kinds: list        # what the heuristics flagged: name, mrn, date, phone, address, email…
+    disposition: str   # "" while undecided
+    disposition_label: str = ""
+    url: str = ""
+    summary: str = ""  # e.g. "text, 120 unique values"
+
+
+@dataclass
+class Section:
+    title: str
+    url: str
+    items: list
+    digest_lines: list
+
+    @property
+    def pending(self) -> int:
+        """Flagged items with no disposition: the curator's work left (the sign-off waits for none)."""
+        return sum(1 for i in self.items if i.kinds and not i.disposition)
+
+
+_SECTIONS: list = []
+
+
+def register_section(fn):
+    """fn(collection) -> Section | None: a part of the report another app keeps (idempotent).
+    Its digest lines enter the sign-off's digest; the app calls note_change when they change."""
+    if fn not in _SECTIONS:
+        _SECTIONS.append(fn)
+    return fn
+
+
+def sections(collection) -> list:
+    return [s for s in (fn(collection) for fn in _SECTIONS) if s is not None]
 
 
 def is_postgres() -> bool:

@@ -60,7 +60,15 @@ def apply_marks(*, collection, actor, reason: str) -> Correction | None:
     return correction
 
 
+class SignOffRefused(ValueError):
+    """The report has work left that the signature would cover (a flagged section item undecided)."""
+
+
 def sign_off(*, collection, actor, statement: str = "") -> PhiSignoff:
+    undecided = [(s.title, s.pending) for s in report.sections(collection) if s.pending]
+    if undecided:
+        raise SignOffRefused("Decide every flagged item first: " + "; ".join(
+            f"{title}: {n} flagged item{'s' if n != 1 else ''} without a disposition" for title, n in undecided) + ".")
     with transaction.atomic():
         report.flush(collection.pk)  # pending files first: the signature covers them
         state, _ = PhiReportState.objects.select_for_update().get_or_create(collection=collection)

@@ -92,6 +92,7 @@ def report_page(request, slug):
         and not (kw["vr"] or kw["private"] or kw["likely"]) else None, "filtered": any(f.values()),
         "vrs": report.vr_choices(collection), "kinds": KINDS, "actions": PhiMark.Action.choices,
         "status": services.signoff_status(collection), "pending": pending,
+        "sections": report.sections(collection),
         "likely": report.facet_total(collection, likely=True),
         "running": Correction.objects.filter(collection=collection, kind="phi", state__in=["pending", "running"]).first(),
         "export_url": reverse("curation:phi:export", args=[slug]) + _query(f),
@@ -142,9 +143,13 @@ def sign(request, slug):
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the confirmation to sign.")
     else:
-        signoff = services.sign_off(collection=collection, actor=request.user, statement=request.POST.get("statement", ""))
-        messages.success(request, f"Signed: {signoff.rows} value row{'s' if signoff.rows != 1 else ''}, "
-                                  f"digest {signoff.digest[:16]}….")
+        try:
+            signoff = services.sign_off(collection=collection, actor=request.user, statement=request.POST.get("statement", ""))
+        except services.SignOffRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Signed: {signoff.rows} value row{'s' if signoff.rows != 1 else ''}, "
+                                      f"digest {signoff.digest[:16]}….")
     return redirect("curation:phi:report", slug=slug)
 
 
