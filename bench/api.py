@@ -173,18 +173,24 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def timed_gets(client, url, reps) -> tuple[list[float], object]:
+    """Milliseconds of `reps` GETs of url through the client (body read), and the last response."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        response = client.get(url)
+        _ = response.content
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, response
+
+
 def bench_get_series(client):
     url = f"/nbia-api/services/v4/getSeries?Collection=C{TARGET:02d}"
     for _ in range(20):
         response = client.get(url)
     rows = len(response.json())
     assert response.status_code == 200 and rows == SERIES_PER_COLLECTION, (response.status_code, rows)
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        _ = response.content
-        times.append((time.perf_counter() - t0) * 1000)
+    times, response = timed_gets(client, url, REPS)
     return rows, len(response.content), statistics.median(times), percentile(times, 95)
 
 

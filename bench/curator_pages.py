@@ -89,12 +89,7 @@ def measure(client, label, url):
     for _ in range(3):
         response = client.get(url)
     assert response.status_code == 200, (label, url, response.status_code)
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        _ = response.content
-        times.append((time.perf_counter() - t0) * 1000)
+    times, response = api.timed_gets(client, url, REPS)
     p50, p95 = statistics.median(times), api.percentile(times, 95)
     api.log(f"  {label:<34} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  {len(response.content) / 1000:7.0f} KB  "
             f"{'PASS' if p95 < GOAL_MS else 'FAIL'}")

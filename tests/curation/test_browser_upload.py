@@ -3,7 +3,7 @@ goes through XMLHttpRequest with a progress bar, then the batch page shows every
 import pytest
 
 from curation.models import IntakeBatch
-from tests.browser import open_page, require_browser
+from tests.browser import login, open_page, require_browser
 from tests.conftest import make_user
 
 from .intake_helpers import make_submission, sample_bytes
@@ -13,18 +13,14 @@ sync_api = require_browser()
 
 @pytest.mark.django_db(transaction=True)
 def test_curator_uploads_files_and_sees_each_result(live_server, tmp_path):
-    make_user("upload-curator", "curator", is_staff=True)
+    user = make_user("upload-curator", "curator", is_staff=True)
     submission = make_submission(slug="browser-upload", prefix="BUP")
     good = tmp_path / "ct.dcm"
     good.write_bytes(sample_bytes())
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
     with open_page(sync_api) as page:
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", "upload-curator")
-        page.fill("#id_password", "pw-upload-curator")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/curation/submissions/{submission.pk}/")
+        login(page, live_server, user, f"/curation/submissions/{submission.pk}/")
         page.set_input_files("#id_files", [str(good), str(bad)])
         page.click("#upload-form button[type=submit]")
         page.wait_for_url("**/curation/batches/*/")
@@ -44,7 +40,7 @@ def test_a_large_selection_goes_in_parts_and_resumes_after_network_errors(live_s
     from curation.dicom.synth import SeriesSpec, build_series
     from curation.models import StagedFile
 
-    make_user("upload-curator", "curator", is_staff=True)
+    user = make_user("upload-curator", "curator", is_staff=True)
     submission = make_submission(slug="browser-parts", prefix="BPART")
     paths = []
     for i, (_, data) in enumerate(build_series(SeriesSpec("PAT-P", "Doe^P", "st", "se", images=60))):
@@ -65,11 +61,7 @@ def test_a_large_selection_goes_in_parts_and_resumes_after_network_errors(live_s
             route.continue_()
 
     with open_page(sync_api, timeout_ms=60000) as page:
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", "upload-curator")
-        page.fill("#id_password", "pw-upload-curator")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/curation/submissions/{submission.pk}/")
+        login(page, live_server, user, f"/curation/submissions/{submission.pk}/")
         page.route("**/upload/", flaky)
         page.set_input_files("#id_files", paths)
         page.click("#upload-form button[type=submit]")

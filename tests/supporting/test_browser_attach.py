@@ -3,7 +3,7 @@ a progress bar, then the file's page shows its profile; a bad file's reason is s
 import pytest
 
 from supporting.models import SupportingFile
-from tests.browser import open_page, require_browser
+from tests.browser import login, open_page, require_browser
 from tests.conftest import make_user
 from tests.supporting.conftest import csv_bytes
 
@@ -12,18 +12,14 @@ sync_api = require_browser()
 
 @pytest.mark.django_db(transaction=True)
 def test_curator_attaches_a_table_with_progress(live_server, tmp_path, chest):
-    make_user("supp-curator", "curator", is_staff=True)
+    user = make_user("supp-curator", "curator", is_staff=True)
     subject = chest.subjects_index.order_by("patient_id").first().patient_id
     good = tmp_path / "clinical.csv"
     good.write_bytes(csv_bytes([["PatientID", "Surname", "Stage"], [subject, "Doe", "II"]]))
     bad = tmp_path / "broken.xlsx"
     bad.write_bytes(b"PK\x03\x04 not really a workbook")
     with open_page(sync_api) as page:
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", "supp-curator")
-        page.fill("#id_password", "pw-supp-curator")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/curation/supporting/{chest.slug}/")
+        login(page, live_server, user, f"/curation/supporting/{chest.slug}/")
         page.set_input_files("#id_file", str(bad))
         page.click("#attach-form button[type=submit]")
         page.wait_for_function("() => document.getElementById('attach-status').textContent.includes('Not attached')")
