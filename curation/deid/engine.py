@@ -728,6 +728,28 @@ def _expected_pixel_bytes(ds) -> int | None:
 
 
 def write_dicom(ds: Dataset, dst) -> None:
+    """Write ``ds`` as a DICOM file to a path (through a temporary name) or a binary file object."""
+    data = encode_dicom(ds)
+    if isinstance(dst, (str, os.PathLike)):
+        dst = Path(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".part")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, dst)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return
+    dst.write(data)
+
+
+def encode_dicom(ds: Dataset) -> bytes:
+    """The DICOM file for ``ds``: a transfer syntax named from its encoding when it has none, then
+    what `pydicom.dcmwrite(..., enforce_file_format=True)` writes, made without re-encoding the
+    elements that are still as they were read (see fastwrite)."""
+    from .fastwrite import dcmwrite_bytes
+
     fm = getattr(ds, "file_meta", None)
     if fm is None or "TransferSyntaxUID" not in fm:
         if fm is None:
@@ -738,15 +760,4 @@ def write_dicom(ds: Dataset, dst) -> None:
             fm.TransferSyntaxUID = ImplicitVRLittleEndian
         fm.MediaStorageSOPClassUID = ds.SOPClassUID
         fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if isinstance(dst, (str, os.PathLike)):
-        dst = Path(dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + ".part")
-        try:
-            pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
-            os.replace(tmp, dst)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return
-    pydicom.dcmwrite(dst, ds, enforce_file_format=True)
+    return dcmwrite_bytes(ds)

@@ -23,7 +23,8 @@ from collections_app.models import Image
 from collections_app.services.indexing import IndexError_, check_owner, index_dataset, index_many
 from collections_app.services.stats import refresh_collection_stats
 from collections_app.services.storage import discard_blob, store_bytes, store_many, write_blob
-from curation.deid import DeidError, read_dicom, write_dicom
+from curation.deid import DeidError, read_dicom
+from curation.deid.engine import encode_dicom
 
 from .. import hooks
 from ..models import ConflictingFile, IntakeBatch, IntakeItem, QuarantinedFile, Submission
@@ -187,9 +188,7 @@ class Intake:
             raise Rejected(_strip_name(str(exc), name)) from None
         if original is not None:
             original.deid = result
-        out = io.BytesIO()
-        write_dicom(ds, out)
-        clean = out.getvalue()
+        clean = encode_dicom(ds)
         elements = self.collector.elements if self.collector is not None else None
         return Prepared(ds=ds, clean=clean, sha=hashlib.sha256(clean).hexdigest(), sop=str(ds.SOPInstanceUID).strip(),
                         name=name, staged=staged, warnings=result.warnings[:20], elements=elements, data=data,
