@@ -135,6 +135,7 @@ class Deidentifier:
         self._actions = self._build_actions()
         self._ltim = ("UNMODIFIED" if self._full_dates else "MODIFIED" if self._modified_dates else "REMOVED")
         self._items_cache = None
+        self._sequence_cache: dict = {}
         self._method_text = self._build_method_text()
 
     # ------------------------------------------------------------------ setup
@@ -177,6 +178,35 @@ class Deidentifier:
             items.append(it)
         self._items_cache = items
         return items
+
+    def _method_sequence(self, ds):
+        """DeidentificationMethodCodeSequence for ``ds``: the same for every file, so encoded once
+        per encoding (pydicom's own encoding of it) and set as a raw element, which the writer
+        copies as it is; a hook that reads it gets it parsed like any raw sequence. A dataset in a
+        character set where ASCII might not stay ASCII gets the sequence as a DataElement."""
+        element = DataElement(_T_METHOD_SEQ, "SQ", DicomSequence(self._method_items()), validation_mode=_NOVALIDATE)
+        implicit, little = ds.is_implicit_VR, ds.is_little_endian
+        charset = ds._dict.get(0x00080005)
+        if implicit is None or little is None or (
+                charset is not None and _rawvalue.charset_of(charset, None) is None):
+            return element
+        key = (implicit, little)
+        cache = self._sequence_cache
+        if key not in cache:
+            from pydicom.filebase import DicomBytesIO
+            from pydicom.filewriter import write_data_element
+
+            buf = DicomBytesIO()
+            buf.is_implicit_VR, buf.is_little_endian = implicit, little
+            write_data_element(buf, element)
+            encoded = buf.getvalue()
+            head = 8 if implicit else 12  # tag, (VR, reserved,) 32-bit length
+            value = encoded[head:]
+            assert int.from_bytes(encoded[head - 4:head], "little" if little else "big") == len(value)
+            cache[key] = value
+        value = cache[key]
+        return RawDataElement(_T_METHOD_SEQ, None if implicit else "SQ", len(value), value, 0, implicit, little,
+                              True, False)
 
     def _build_method_text(self) -> list:
         vals = [f"PS3.15 E.1-1 {self.edition} Basic Profile"[:64]]
@@ -512,8 +542,7 @@ class Deidentifier:
         d = ds._dict
         d[_T_PIR] = DataElement(_T_PIR, "CS", "YES", validation_mode=_NOVALIDATE)
         d[_T_METHOD] = DataElement(_T_METHOD, "LO", self._method_text, validation_mode=_NOVALIDATE)
-        d[_T_METHOD_SEQ] = DataElement(_T_METHOD_SEQ, "SQ", DicomSequence(self._method_items()),
-                                       validation_mode=_NOVALIDATE)
+        d[_T_METHOD_SEQ] = self._method_sequence(ds)
         d[_T_LTIM] = DataElement(_T_LTIM, "CS", self._ltim, validation_mode=_NOVALIDATE)
         fm = getattr(ds, "file_meta", None)
         if fm is not None:

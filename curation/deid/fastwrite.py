@@ -23,15 +23,17 @@ import struct
 from copy import deepcopy
 
 import pydicom
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.multival import MultiValue
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import validate_file_meta, write_data_element, write_file_meta_info
-from pydicom.uid import DeflatedExplicitVRLittleEndian
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32, PersonName
 
 _PIXEL_DATA = 0x7FE00010
 _LONG_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
+_SHORT_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_16)
 _SHORT_HEADER = struct.Struct("<HH2sH").pack      # explicit VR, 16-bit length
 _LONG_HEADER = struct.Struct("<HH2s2xL").pack     # explicit VR, reserved, 32-bit length
 _IMPLICIT_HEADER = struct.Struct("<HHL").pack
@@ -63,6 +65,7 @@ def dcmwrite_bytes(ds) -> bytes:
     append = parts.append
     d = ds._dict
     encoding = ds.get("SpecificCharacterSet", pydicom.charset.default_encoding)
+    plain_text = (encoding if type(encoding) is str else "\\".join(encoding)).strip() in _PLAIN_CHARSETS
     for key in sorted(d, key=int):  # plain ints: BaseTag compares in Python
         tag = int(key)
         if tag & 0xFFFF == 0 and tag >> 16 > 6:  # retired group lengths are not written
@@ -70,7 +73,24 @@ def dcmwrite_bytes(ds) -> bytes:
         e = d[key]
         if tag == _PIXEL_DATA:
             e = ds[key]  # dcmwrite converts it to set is_undefined_length from the syntax
-            e.is_undefined_length = tsyntax.is_compressed
+            e.is_undefined_length = undefined = tsyntax.is_compressed
+            value = e.value
+            # write_OBvalue / write_OWvalue: the bytes, padded to even length; encapsulated data
+            # must start with an item tag (pydicom's writer raises otherwise)
+            if type(value) is bytes and e.VR in ("OB", "OW") and (
+                    not undefined or value.startswith(b"\xfe\xff\x00\xe0")):
+                pad = b"\x00" if len(value) & 1 else b""
+                length = 0xFFFFFFFF if undefined else len(value) + len(pad)
+                if implicit:
+                    append(_IMPLICIT_HEADER(0x7FE0, 0x0010, length))
+                else:
+                    append(_LONG_HEADER(0x7FE0, 0x0010, e.VR.encode("ascii"), length))
+                append(value)
+                if pad:
+                    append(pad)
+                if undefined:
+                    append(_SEQ_DELIMITER)
+                continue
             append(_pydicom_element(e, implicit, encoding))
             continue
         if type(e) is RawDataElement:
@@ -96,8 +116,80 @@ def dcmwrite_bytes(ds) -> bytes:
                         append(_SHORT_HEADER(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)))
                         append(value)
                         continue
+        value = _simple_value(e, plain_text) if type(e) is DataElement else None
+        if value is not None:
+            if implicit:
+                append(_IMPLICIT_HEADER(tag >> 16, tag & 0xFFFF, len(value)))
+            elif e.VR in _LONG_VRS:
+                append(_LONG_HEADER(tag >> 16, tag & 0xFFFF, e.VR.encode("ascii"), len(value)))
+            else:
+                append(_SHORT_HEADER(tag >> 16, tag & 0xFFFF, e.VR.encode("ascii"), len(value)))
+            append(value)
+            continue
         append(_pydicom_element(ds.get_item(key), implicit, encoding))
     return b"".join(parts)
+
+
+def _simple_value(e, plain_text: bool) -> bytes | None:
+    """The encoded value of a converted element, as pydicom's writer for its VR would encode it,
+    for the few shapes that are common and unambiguous: a UID or code string, a short text in a
+    single-byte or UTF-8 character set (ASCII only), one integer. None for anything else (the
+    element then goes through pydicom's writer)."""
+    if e.is_undefined_length:
+        return None
+    vr = e.VR
+    if vr not in _LONG_VRS and vr not in _SHORT_VRS:
+        return None  # ambiguous ("US or SS") or unknown: pydicom says what is wrong
+    if e.is_empty:
+        return b""  # pydicom writes no value for an empty element, whatever its VR
+    kind = _SIMPLE.get(vr)
+    if kind is None:
+        return None
+    v = e.value
+    if kind == "pn":  # write_PN: PersonName.encode; for one ASCII component group, its text
+        if type(v) is not PersonName or not plain_text:
+            return None
+        text = str(v)
+        if "=" in text or not text.isascii():
+            return None
+        raw = text.encode("ascii")
+        if v.original_string is not None and v.original_string != raw:
+            return None
+        return raw + b" " if len(raw) & 1 else raw
+    if kind == "int":
+        if type(v) is not int:
+            return None
+        try:
+            return _INT_PACK[vr](v)
+        except struct.error:
+            return None  # pydicom raises its own error for this
+    if type(v) is MultiValue:
+        if not all(type(x) is str or type(x) is UID for x in v):
+            return None
+        v = "\\".join(v)
+    elif type(v) is not str and type(v) is not UID:
+        return None
+    if not v.isascii() or (kind == "text" and not plain_text):
+        return None
+    if len(v) & 1:
+        v += "\0" if vr == "UI" else " "
+    if len(v) > 0xFFFF and vr not in _LONG_VRS:
+        return None  # pydicom writes it as UN, with a warning
+    return v.encode("ascii")
+
+
+# VR → how pydicom writes it: write_string ("string"; UI pads with NUL), write_text ("text":
+# encoded in the dataset's character set, so only where ASCII stays ASCII), write_numbers ("int")
+_SIMPLE = {"UI": "string", "CS": "string", "AE": "string", "AS": "string", "UR": "string",
+           "DA": "string", "DT": "string", "TM": "string",  # a str value: write_DA/DT/TM call write_string
+           "LO": "text", "SH": "text", "LT": "text", "ST": "text", "UC": "text", "UT": "text",
+           "PN": "pn",
+           "US": "int", "UL": "int", "SS": "int", "SL": "int"}
+_INT_PACK = {vr: struct.Struct("<" + f).pack for vr, f in (("US", "H"), ("UL", "L"), ("SS", "h"), ("SL", "l"))}
+# character sets in which an ASCII text encodes as ASCII, without escape sequences
+_PLAIN_CHARSETS = frozenset(("", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 144",
+                             "ISO_IR 127", "ISO_IR 126", "ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 192",
+                             "ISO 2022 IR 6", "ISO 2022 IR 100", "iso8859"))
 
 
 def _pydicom_element(elem, implicit: bool, encoding) -> bytes:

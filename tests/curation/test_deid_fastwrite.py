@@ -104,6 +104,12 @@ def test_changed_elements_sequences_and_encodings(name):
         ds[0x00091001] = DataElement(0x00091001, "LO", "x")  # a new one beside raw ones
         ds.add_new(0x00081030, "LO", "a" * 7)    # odd length: padded by pydicom
         ds.ImageComments = "c" * 70000           # > 64 KiB in a 16-bit-length VR: written as UN by pydicom
+        ds.PatientName = "Doe^John^^Dr"          # a converted person name
+        ds.OperatorsName = ["A^B", "Yamada^Tarou=山田^太郎"]  # several, one with ideographic groups
+        ds.ReferringPhysicianName = ""
+        ds.Rows = 1 if "Rows" in ds else None
+        ds.SeriesDescription = ["one", "two"]    # a multi-valued text
+        ds.AcquisitionDate = "20000101"          # a date given as text
 
     assert _compare(path, change) is True
 
@@ -130,3 +136,23 @@ def test_encode_dicom_names_a_syntax_for_a_dataset_without_one():
     assert back.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert back.SOPInstanceUID == ds.SOPInstanceUID
     assert back.PixelData == ds.PixelData
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm", "MR_small_bigendian.dcm"])
+def test_the_method_sequence_set_raw_is_pydicoms_encoding_of_it(name):
+    """The engine sets DeidentificationMethodCodeSequence as bytes encoded once; a file written with
+    it equals the file written with the sequence as pydicom's DataElement, and reading it back gives
+    the same codes."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.sequence import Sequence
+
+    path = get_testdata_file(name, download=False)
+    ds, twin = pydicom.dcmread(path), pydicom.dcmread(path)
+    ENGINE.deidentify_dataset(ds)
+    ENGINE.deidentify_dataset(twin)
+    assert type(ds._dict[0x00120064]) is RawDataElement
+    twin._dict[0x00120064] = DataElement(0x00120064, "SQ", Sequence(ENGINE._method_items()))
+    assert _reference(ds) == _reference(twin)
+    codes = [(item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) for item in ds.DeidentificationMethodCodeSequence]
+    assert codes == [(item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) for item in ENGINE._method_items()]
+    assert ("113100", "DCM") in [c[:2] for c in codes]  # Basic Application Confidentiality Profile
