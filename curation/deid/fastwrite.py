@@ -26,6 +26,7 @@ import pydicom
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.multival import MultiValue
 from pydicom.dataset import FileMetaDataset
+from pydicom.charset import convert_encodings
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import validate_file_meta, write_data_element, write_file_meta_info
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
@@ -38,6 +39,9 @@ _SHORT_HEADER = struct.Struct("<HH2sH").pack      # explicit VR, 16-bit length
 _LONG_HEADER = struct.Struct("<HH2s2xL").pack     # explicit VR, reserved, 32-bit length
 _IMPLICIT_HEADER = struct.Struct("<HHL").pack
 _SEQ_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+_ITEM_HEADER = _IMPLICIT_HEADER  # (FFFE,E000) and a 32-bit length, whatever the syntax
+_ITEM_UNDEFINED = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+_ITEM_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
 
 stats = {"fast": 0, "pydicom": 0}  # how many datasets took each path (tests look at this)
 
@@ -55,23 +59,42 @@ def dcmwrite_bytes(ds) -> bytes:
         return out.getvalue()
     stats["fast"] += 1
     file_meta, tsyntax, implicit = plan
-    head = DicomBytesIO()
-    head.is_implicit_VR, head.is_little_endian = implicit, True
-    preamble = getattr(ds, "preamble", None) or b"\x00" * 128
-    head.write(preamble)
-    head.write(b"DICM")
-    write_file_meta_info(head, file_meta, enforce_standard=True)
-    parts = [head.getvalue()]
-    append = parts.append
-    d = ds._dict
+    parts = [getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", _file_meta(file_meta)]
     encoding = ds.get("SpecificCharacterSet", pydicom.charset.default_encoding)
-    plain_text = (encoding if type(encoding) is str else "\\".join(encoding)).strip() in _PLAIN_CHARSETS
+    _encode(ds, implicit, encoding, _plain(encoding), parts.append, tsyntax)
+    return b"".join(parts)
+
+
+def _plain(encoding) -> bool:
+    return (encoding if type(encoding) is str else "\\".join(encoding)).strip() in _PLAIN_CHARSETS
+
+
+def _file_meta(file_meta) -> bytes:
+    """write_file_meta_info(enforce_standard=True) of an already validated file meta: the group
+    length first, counting the elements after it, all in explicit VR little endian."""
+    if file_meta.original_encoding != (False, True) and any(type(e) is RawDataElement for e in file_meta._dict.values()):
+        head = DicomBytesIO()  # pydicom would convert (and re-encode) its raw elements
+        head.is_implicit_VR, head.is_little_endian = False, True
+        write_file_meta_info(head, file_meta, enforce_standard=True)
+        return head.getvalue()
+    parts = []
+    encoding = file_meta.get("SpecificCharacterSet", pydicom.charset.default_encoding)
+    _encode(file_meta, False, encoding, _plain(encoding), parts.append, None, skip=0x00020000)
+    rest = b"".join(parts)
+    return _SHORT_HEADER(0x0002, 0x0000, b"UL", 4) + struct.pack("<L", len(rest)) + rest
+
+
+def _encode(ds, implicit: bool, encoding, plain_text: bool, append, tsyntax, skip=None) -> None:
+    """write_dataset(fp, ds) as parts handed to `append`. `tsyntax`: the file's transfer syntax
+    for the top-level dataset (its Pixel Data is marked undefined-length when compressed, as
+    dcmwrite does), None for a sequence item or the file meta."""
+    d = ds._dict
     for key in sorted(d, key=int):  # plain ints: BaseTag compares in Python
         tag = int(key)
-        if tag & 0xFFFF == 0 and tag >> 16 > 6:  # retired group lengths are not written
+        if tag & 0xFFFF == 0 and tag >> 16 > 6 or tag == skip:  # retired group lengths are not written
             continue
         e = d[key]
-        if tag == _PIXEL_DATA:
+        if tag == _PIXEL_DATA and tsyntax is not None:
             e = ds[key]  # dcmwrite converts it to set is_undefined_length from the syntax
             e.is_undefined_length = undefined = tsyntax.is_compressed
             value = e.value
@@ -116,18 +139,56 @@ def dcmwrite_bytes(ds) -> bytes:
                         append(_SHORT_HEADER(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)))
                         append(value)
                         continue
-        value = _simple_value(e, plain_text) if type(e) is DataElement else None
-        if value is not None:
-            if implicit:
-                append(_IMPLICIT_HEADER(tag >> 16, tag & 0xFFFF, len(value)))
-            elif e.VR in _LONG_VRS:
-                append(_LONG_HEADER(tag >> 16, tag & 0xFFFF, e.VR.encode("ascii"), len(value)))
+        elif type(e) is DataElement:
+            if e.VR == "SQ":
+                if _sequence(e, implicit, encoding, plain_text, append):
+                    continue
             else:
-                append(_SHORT_HEADER(tag >> 16, tag & 0xFFFF, e.VR.encode("ascii"), len(value)))
-            append(value)
-            continue
+                value = _simple_value(e, plain_text)
+                if value is not None:
+                    if implicit:
+                        append(_IMPLICIT_HEADER(tag >> 16, tag & 0xFFFF, len(value)))
+                    elif e.VR in _LONG_VRS:
+                        append(_LONG_HEADER(tag >> 16, tag & 0xFFFF, e.VR.encode("ascii"), len(value)))
+                    else:
+                        append(_SHORT_HEADER(tag >> 16, tag & 0xFFFF, e.VR.encode("ascii"), len(value)))
+                    append(value)
+                    continue
         append(_pydicom_element(ds.get_item(key), implicit, encoding))
-    return b"".join(parts)
+
+
+def _sequence(e, implicit: bool, encoding, plain_text: bool, append) -> bool:
+    """write_data_element of a converted sequence (write_sequence, write_sequence_item: items of
+    defined length unless marked undefined, the sequence's length defined unless it was read
+    undefined). False, with nothing appended, when an item would not be written as it was read
+    (another encoding or character set): pydicom's writer then writes the whole sequence."""
+    items = e.value
+    for item in items:
+        if item.original_encoding != (implicit, True) or item.original_character_set != item._character_set:
+            return False
+    parent = convert_encodings(encoding)  # what write_sequence_item hands each item
+    body = []
+    for item in items:
+        item_encoding = item.get("SpecificCharacterSet", parent)
+        parts = []
+        _encode(item, implicit, item_encoding, _plain(item_encoding) if 0x00080005 in item._dict else plain_text,
+                parts.append, None)
+        value = b"".join(parts)
+        if getattr(item, "is_undefined_length_sequence_item", False):
+            body += (_ITEM_UNDEFINED, value, _ITEM_DELIMITER)
+        else:
+            body += (_ITEM_HEADER(0xFFFE, 0xE000, len(value)), value)
+    value = b"".join(body)
+    tag = int(e.tag)
+    length = 0xFFFFFFFF if e.is_undefined_length else len(value)
+    if implicit:
+        append(_IMPLICIT_HEADER(tag >> 16, tag & 0xFFFF, length))
+    else:
+        append(_LONG_HEADER(tag >> 16, tag & 0xFFFF, b"SQ", length))
+    append(value)
+    if e.is_undefined_length:
+        append(_SEQ_DELIMITER)
+    return True
 
 
 def _simple_value(e, plain_text: bool) -> bytes | None:
