@@ -65,6 +65,8 @@ def main():
     parser.add_argument("--no-hooks", action="store_true", help="unregister the apps' ingest hooks for (c)")
     parser.add_argument("--only-hook", help="keep only the ingest hook whose module contains this text")
     parser.add_argument("--hook-times", action="store_true", help="report the time spent inside each hook during (c)")
+    parser.add_argument("--phases", action="store_true",
+                        help="report the wall time (c) spends in each step of intake, ms per file")
     parser.add_argument("--alternate", type=int, default=0, metavar="R",
                         help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
     parser.add_argument("--profile", type=int, default=0, metavar="K",
@@ -129,6 +131,7 @@ def main():
         collection_c = Collection.objects.create(slug="bench-c", title="Bench C", short_name="BenchC", subject_prefix="BENCHC")
         submission_c = create_submission(collection=collection_c)
         intake_c = Intake(submission_c, start_batch(submission=submission_c, source=IntakeBatch.Source.CLI))
+        phase_time = _time_phases(intake_c) if args.phases else None
 
         results = {}
         server_cpu = None
@@ -186,6 +189,12 @@ def main():
     if args.hook_times:
         print("time inside each hook during (c), ms per file: "
               + ", ".join(f"{name} {t / len(blobs) * 1000:.2f}" for name, t in hook_time.items()))
+    if phase_time is not None:
+        total = results["(c) full ingest"][0]
+        print("wall time of (c) by step, ms per file (main thread; the rest is the chunk's own statements):")
+        for name, t in phase_time.items():
+            print(f"  {name:<44}{t / len(blobs) * 1000:>8.2f}")
+        print(f"  {'(c) in all':<44}{total / len(blobs) * 1000:>8.2f}")
     if args.alternate:
         print(f"(c) in {args.alternate} alternating rounds per variant, new collection each round; median ms per file:")
         base_wall, base_cpu = alternate["no hooks"]
@@ -207,6 +216,41 @@ def backend_cpu(connection) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _time_phases(intake) -> dict:
+    """Wrap the steps intake takes for each file and chunk with timers (wall, this thread)."""
+    import time as _time
+    from collections import defaultdict
+
+    from curation import hooks
+    from curation.services import intake as intake_mod
+
+    totals = defaultdict(float)
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t0 = _time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                totals[name] += _time.perf_counter() - t0
+        return wrapper
+
+    intake_mod.read_dicom = timed("parse (read_dicom)", intake_mod.read_dicom)
+    hooks.observe_original = timed("original observers (self-score)", hooks.observe_original)
+    engine = intake.engine
+    engine.deidentify_dataset = timed("de-identify (with the element report)", engine.deidentify_dataset)
+    intake_mod.encode_dicom = timed("encode the clean file", intake_mod.encode_dicom)
+    intake_mod.store_many = timed("stored files (waits for hashing thread)", intake_mod.store_many)
+    intake_mod.index_many = timed("index rows", intake_mod.index_many)
+    hooks.run_ingest_hooks_many = timed("ingest hooks", hooks.run_ingest_hooks_many)
+    items = intake_mod.IntakeItem.objects
+    items.bulk_create = timed("intake items", items.bulk_create)
+    intake._file_many = timed("chunk transaction (all of the above + items)", intake._file_many)
+    intake.take_many = timed("take_many", intake.take_many)
+    intake.finish = timed("finish (batch-end hooks, stats)", intake.finish)
+    return totals
 
 
 def _timed_hook(hook, totals, suffix=""):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import struct
-from copy import deepcopy
+from copy import copy
 
 import pydicom
 from pydicom.dataelem import DataElement, RawDataElement
@@ -261,6 +261,24 @@ def _pydicom_element(elem, implicit: bool, encoding) -> bytes:
     return buf.getvalue()
 
 
+def _copy_meta(fm) -> FileMetaDataset:
+    """What dcmwrite's deepcopy of the file meta gives for writing, cheaper: the same raw
+    elements (immutable), copies of the converted ones (validate_file_meta and the UID updates
+    below change values in place), the same encoding attributes."""
+    out = FileMetaDataset()
+    d = out._dict
+    for tag, e in fm._dict.items():
+        d[tag] = e if type(e) is RawDataElement else copy(e)
+    for name in _META_ATTRS:
+        if name in fm.__dict__:
+            out.__dict__[name] = fm.__dict__[name]
+    return out
+
+
+_META_ATTRS = ("_read_little", "_read_implicit", "_read_charset", "_is_little_endian", "_is_implicit_VR",
+               "_parent_encoding")
+
+
 def _plan(ds):
     """(file meta as dcmwrite would write it, transfer syntax, implicit VR) when the fast path
     writes exactly what dcmwrite would; None otherwise."""
@@ -282,9 +300,9 @@ def _plan(ds):
     preamble = getattr(ds, "preamble", None)
     if preamble and len(preamble) != 128:
         return None
-    file_meta = deepcopy(fm) if isinstance(fm, FileMetaDataset) else None
-    if file_meta is None:
+    if type(fm) is not FileMetaDataset:
         return None
+    file_meta = _copy_meta(fm)
     meta_class = file_meta.get("MediaStorageSOPClassUID", None)
     ds_class = ds.get("SOPClassUID", None)
     if meta_class is None or (ds_class and ds_class != meta_class):

@@ -1,9 +1,10 @@
 """The intake hook: a review row per series, each new image in its equivalence class, then a
-task per series for each chunk intake takes (per file for corrections) that OCRs the images
-likely to carry text and renders the montage of each class touched.
+task for each chunk intake takes (per file for corrections; one per 64 classes when a chunk
+touches more) that OCRs the images likely to carry text and renders the montage of each class
+touched.
 
-Nothing is rendered here. Per chunk it costs a constant number of statements plus one UPDATE
-per class touched (see assign_classes), and one queue insert per task: with django-q's ORM broker on our own
+Nothing is rendered here. Per chunk it costs a constant number of statements (see
+assign_classes), and one queue insert per task: with django-q's ORM broker on our own
 database the task rows are inserted inside the file's transaction (they commit, or vanish, with
 the file, and django-q does not reconnect to the database per task as it does outside a
 transaction); with any other broker, or synchronous tasks, they are enqueued after the commit.
@@ -23,6 +24,7 @@ from .models import ClassMember, ImageClass, SeriesReview
 TAGS = {"(0028,0301)": "burned_in_annotation", "(0008,0008)": "image_type", "(0008,0064)": "conversion_type"}
 
 _broker = None
+TASK_CLASSES = 64  # montages per review task: a chunk spread over many series still queues few tasks
 
 
 def _signals(elements) -> dict:
@@ -73,8 +75,9 @@ def _index_signature(image) -> classes.Signature:
 def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
     """Put new images in their classes: `items` are (image, dataset or None) pairs, `likely` the
     ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
-    rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, then one
-    UPDATE per class touched (its image count, counted from the memberships). Returns (series id, class id) of the classes."""
+    rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, one UPDATE
+    of the classes touched (each image count counted from the memberships) and one of those now
+    likely to carry text. Returns (series id, class id) of the classes."""
     by_series: dict = {}
     for image, dataset in items:
         sig = classes.signature(dataset) if dataset is not None else _index_signature(image)
@@ -92,18 +95,17 @@ def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
     ClassMember.objects.bulk_create(
         [ClassMember(image_id=image_id, image_class_id=ids[(sid, g.key)]) for sid, _, g in groups for image_id in g.image_ids],
         ignore_conflicts=True)
-    out = []
-    for sid, _, g in groups:
-        pk = ids[(sid, g.key)]
-        # counted, not incremented, so an image already in its class is never counted twice
-        members = (ClassMember.objects.filter(image_class=OuterRef("pk")).order_by().values("image_class")
-                   .annotate(n=Count("pk")).values("n"))
-        changes = {"image_count": Subquery(members), "updated_at": timezone.now()}
-        if likely and any(i in likely for i in g.image_ids):
-            changes["likely_text"] = True
-        ImageClass.objects.filter(pk=pk).update(**changes)
-        out.append((sid, pk))
-    return out
+    # counted, not incremented, so an image already in its class is never counted twice; one
+    # UPDATE for every class of the chunk, one more for those now likely to carry text
+    members = (ClassMember.objects.filter(image_class=OuterRef("pk")).order_by().values("image_class")
+               .annotate(n=Count("pk")).values("n"))
+    touched = sorted({ids[(sid, g.key)] for sid, _, g in groups})
+    ImageClass.objects.filter(pk__in=touched).update(image_count=Subquery(members), updated_at=timezone.now())
+    if likely:
+        texts = sorted({ids[(sid, g.key)] for sid, _, g in groups if any(i in likely for i in g.image_ids)})
+        if texts:
+            ImageClass.objects.filter(pk__in=texts, likely_text=False).update(likely_text=True)
+    return [(sid, ids[(sid, g.key)]) for sid, _, g in groups]
 
 
 def on_ingest(*, submission, image, elements, replaced_file=None, dataset=None, **_):
@@ -128,8 +130,9 @@ def on_ingest(*, submission, image, elements, replaced_file=None, dataset=None, 
 
 def on_ingest_many(*, submission, entries):
     """A chunk of new files: the review rows of its series in one INSERT, its images in their
-    classes (assign_classes), and one task per series that OCRs the images likely to carry text
-    and renders the montage of each class the chunk touched. Thumbnails are rendered on demand."""
+    classes (assign_classes), and one task (per TASK_CLASSES classes) that OCRs the images likely
+    to carry text and renders the montage of each class the chunk touched. Thumbnails are
+    rendered on demand."""
     by_series: dict = {}
     likely = set()
     for entry in entries:
@@ -145,8 +148,10 @@ def on_ingest_many(*, submission, entries):
     flagged = [pk for pk, row in by_series.items() if row["ocr"]]
     if flagged:
         SeriesReview.objects.filter(series_id__in=flagged, likely_text=False).update(likely_text=True)
-    touched: dict = {}
-    for series_id, class_id in assign_classes([(e.image, e.dataset) for e in entries], likely):
-        touched.setdefault(series_id, []).append(class_id)
-    for pk, row in by_series.items():
-        _enqueue("curation.review.tasks.review_chunk", touched.get(pk, []), row["ocr"])
+    class_ids = sorted({class_id for _series, class_id in assign_classes([(e.image, e.dataset) for e in entries], likely)})
+    ocr_ids = [pk for row in by_series.values() for pk in row["ocr"]]
+    # one task per TASK_CLASSES classes the chunk touched (a chunk usually holds one or a few
+    # series: one task), the OCR of its likely images with the first
+    for start in range(0, max(len(class_ids), 1), TASK_CLASSES):
+        _enqueue("curation.review.tasks.review_chunk", class_ids[start:start + TASK_CLASSES],
+                 ocr_ids if start == 0 else [])

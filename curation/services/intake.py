@@ -71,7 +71,6 @@ class Prepared:
 
     ds: object
     clean: bytes
-    sha: str
     sop: str
     name: str
     staged: object
@@ -80,6 +79,14 @@ class Prepared:
     data: bytes  # the original, kept for a failure's quarantine copy
     blob: object = None  # a Future of the Digest once write_blob was handed the clean bytes
     original: object = None  # hooks.Original: what observers noted before de-identification
+    _sha: str | None = None
+
+    @property
+    def sha(self) -> str:
+        """sha256 of the clean bytes: the writer thread's, once it hashed them (no second pass)."""
+        if self._sha is None:
+            self._sha = self.blob.result().sha256 if self.blob is not None else hashlib.sha256(self.clean).hexdigest()
+        return self._sha
 
 
 @dataclass
@@ -190,7 +197,7 @@ class Intake:
             original.deid = result
         clean = encode_dicom(ds)
         elements = self.collector.elements if self.collector is not None else None
-        return Prepared(ds=ds, clean=clean, sha=hashlib.sha256(clean).hexdigest(), sop=str(ds.SOPInstanceUID).strip(),
+        return Prepared(ds=ds, clean=clean, sop=str(ds.SOPInstanceUID).strip(),
                         name=name, staged=staged, warnings=result.warnings[:20], elements=elements, data=data,
                         original=original)
 

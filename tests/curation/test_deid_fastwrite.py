@@ -156,3 +156,15 @@ def test_the_method_sequence_set_raw_is_pydicoms_encoding_of_it(name):
     codes = [(item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) for item in ds.DeidentificationMethodCodeSequence]
     assert codes == [(item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) for item in ENGINE._method_items()]
     assert ("113100", "DCM") in [c[:2] for c in codes]  # Basic Application Confidentiality Profile
+
+
+def test_writing_leaves_the_callers_file_meta_as_it_was():
+    """dcmwrite writes the dataset's SOP Instance UID into the file meta of the file, not into the
+    dataset's own file meta; so does the fast writer (it copies the converted elements it changes)."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"  # converted, and not the dataset's UID
+    ds.file_meta.ImplementationVersionName = "BEFORE"
+    data = fastwrite.dcmwrite_bytes(ds)
+    assert ds.file_meta.MediaStorageSOPInstanceUID == "1.2.3.4"
+    assert ds.file_meta.ImplementationVersionName == "BEFORE"
+    assert pydicom.dcmread(io.BytesIO(data)).file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
