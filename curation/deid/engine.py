@@ -580,7 +580,7 @@ def _report(ds, prefix, hook, inherited=_rawvalue.LATIN1):
     creators = None
     codec = _rawvalue.charset_of(d.get(0x00080005), inherited)
     not_decoded = _rawvalue.NOT_DECODED
-    for tag in sorted(d):
+    for tag in sorted(d, key=int):  # int keys: BaseTag compares in Python
         grp, el = tag >> 16, tag & 0xFFFF
         e = d[tag]
         if tag in BULK_TAGS:  # no conversion of pixel data
@@ -728,7 +728,7 @@ def _check_truncated(ds, name):
     d = ds._dict
     if not d:
         raise DeidError(f"{name}: empty or truncated DICOM file (no data elements)")
-    last = d[max(d)]
+    last = d[max(map(int, d))]  # plain ints: BaseTag compares in Python
     if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value is not None \
             and len(last.value) < last.length:
         raise DeidError(f"{name}: truncated DICOM file: element {_tag_str(last.tag)} has "
