@@ -6,10 +6,12 @@ and the batch goes on; a file that failed for another reason (the database, say)
 original for a retry. Originals never leave the quarantine storage and are never logged.
 Staging, workers and retries: `curation.services.staging`.
 """
+import gc
 import hashlib
 import io
 import logging
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -34,6 +36,23 @@ from .zips import is_zip, iter_zip
 logger = logging.getLogger(__name__)
 
 REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+@contextmanager
+def _gc_paused():
+    """The cyclic garbage collector off while a chunk is taken. A chunk allocates a few hundred
+    thousand objects that live until its transaction ends; each collection would walk them (and
+    everything else this process holds) again: about 1 ms per file (bench/ingest.py: 130 → 150
+    files/s). What a chunk frees is freed by reference counting as usual; any cycles it leaves
+    are collected once the collector is back on. Process-wide, for the length of one chunk."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def max_file_bytes() -> int:
@@ -127,6 +146,10 @@ class Intake:
         index rows, hooks, items, counters) for the new instances. A resend or a conflict is taken
         alone; if the chunk's transaction fails (another worker inserted one of its instances
         meanwhile, say), nothing of it stays and each file is taken alone."""
+        with _gc_paused():
+            return self._take_many(files)
+
+    def _take_many(self, files) -> list[IntakeItem]:
         items, new, seen = [], [], set()
         for data, name, staged in files:
             try:

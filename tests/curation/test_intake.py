@@ -282,3 +282,42 @@ def test_submission_page_links_every_curation_step(curator_client):
     for url in (f"/curation/checks/{slug}/", f"/curation/review/c/{slug}/", f"/curation/phi/{slug}/", f"/collections/{slug}/publish/"):
         assert f'href="{url}"' in html
         assert curator_client.get(url).status_code == 200, url
+
+
+def test_a_chunk_is_taken_with_the_garbage_collector_paused_and_back_on_after(curator, monkeypatch):
+    """take_many pauses the cyclic collector for its chunk (bench/ingest.py: ~1 ms a file) and turns
+    it back on after, also when the chunk fails outright; a collector that was off stays off."""
+    import gc
+
+    states = []
+
+    def hook(*, submission, image, elements, replaced_file=None):
+        states.append(gc.isenabled())
+
+    submission = make_submission()
+    batch = start_batch(submission=submission, source="cli")
+    intake = Intake(submission, batch)
+    hooks.register_ingest_hook(hook)
+    try:
+        items = intake.take_many([(sample_bytes(SOPInstanceUID=f"1.2.826.0.1.3680043.2.1125.{n}"), f"{n}.dcm", None)
+                                  for n in range(3)])
+    finally:
+        hooks.unregister_ingest_hook(hook)
+    assert [i.outcome for i in items] == ["accepted"] * 3
+    assert states == [False, False, False] and gc.isenabled()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(intake, "_take_many", broken)
+    with pytest.raises(RuntimeError):
+        intake.take_many([(sample_bytes(), "x.dcm", None)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.undo()
+        intake.take_many([(sample_bytes(SOPInstanceUID="1.2.826.0.1.3680043.2.1125.9"), "9.dcm", None)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    intake.finish()
