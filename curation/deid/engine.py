@@ -204,6 +204,7 @@ class Deidentifier:
             value = encoded[head:]
             assert int.from_bytes(encoded[head - 4:head], "little" if little else "big") == len(value)
             cache[key] = value
+            _KNOWN_SEQUENCES[id(value)] = (value, self._method_items())
         value = cache[key]
         return RawDataElement(_T_METHOD_SEQ, None if implicit else "SQ", len(value), value, 0, implicit, little,
                               True, False)
@@ -575,6 +576,11 @@ class Deidentifier:
         return out
 
 
+# id(encoded bytes) → (those bytes, the items they encode): sequences the engine sets as raw
+# elements (Deidentifier._method_sequence); the report walks the items instead of parsing the bytes
+_KNOWN_SEQUENCES: dict = {}
+
+
 def _report(ds, prefix, hook, inherited=_rawvalue.LATIN1):
     d = ds._dict
     creators = None
@@ -599,6 +605,12 @@ def _report(ds, prefix, hook, inherited=_rawvalue.LATIN1):
         # raw elements are decoded from their bytes where that is unambiguous (rawvalue), which
         # leaves them raw for a fast write; the rest are converted by pydicom (and kept converted)
         vr, v = _raw_value(e, tag, codec) if type(e) is RawDataElement else (None, not_decoded)
+        if v is not_decoded and type(e) is RawDataElement:
+            known = _KNOWN_SEQUENCES.get(id(e.value))
+            if known is not None and known[0] is e.value:  # a sequence the engine encoded: its items as built
+                for i, item in enumerate(known[1]):
+                    _report(item, f"{p}[{i}]", hook, codec)
+                continue
         if v is not_decoded:
             e = ds[tag]
             vr = e.VR

@@ -168,3 +168,18 @@ def test_writing_leaves_the_callers_file_meta_as_it_was():
     assert ds.file_meta.MediaStorageSOPInstanceUID == "1.2.3.4"
     assert ds.file_meta.ImplementationVersionName == "BEFORE"
     assert pydicom.dcmread(io.BytesIO(data)).file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_the_element_report_of_the_raw_method_sequence_is_that_of_its_items():
+    """The report reads the engine's own raw sequence from the items it encodes (no parse); what it
+    reports is what reading the written file back reports, and the dataset keeps the raw element."""
+    from pydicom.dataelem import RawDataElement
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ENGINE.deidentify_dataset(ds)
+    reported = Deidentifier.elements(ds)
+    assert type(ds._dict[0x00120064]) is RawDataElement
+    back = pydicom.dcmread(io.BytesIO(encode_dicom(ds)))
+    again = Deidentifier.elements(back)
+    method = [e for e in reported if e[0].startswith("(0012,0064)")]
+    assert len(method) >= 3 and method == [e for e in again if e[0].startswith("(0012,0064)")]

@@ -153,3 +153,32 @@ def test_text_in_an_unknown_character_set_is_left_to_pydicom():
     assert decode(raw("PN", b"\xbf\xd5"), "PN", charset_of(cs)) is NOT_DECODED
     utf8 = RawDataElement(0x00080005, "CS", 10, b"ISO_IR 192", 0, False, True)
     assert decode(raw("LO", "Müller".encode()), "LO", charset_of(utf8)) == "Müller"
+
+
+def test_identifiers_collected_from_raw_values_are_those_of_converted_values():
+    """collect_identifiers (the tokens Clean Descriptors removes) reads names and IDs from the raw
+    bytes, leaving the elements raw; the tokens are the ones pydicom's converted values give."""
+    import warnings
+
+    from curation.deid.clean import NAME_TAGS, collect_identifiers
+
+    compared = with_names = kept_raw = 0
+    for path in get_testdata_files():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                raw = pydicom.dcmread(path, force=True)
+                converted = pydicom.dcmread(path, force=True)
+                for tag in list(converted._dict):
+                    converted[tag]
+                expected = collect_identifiers(converted)
+            except Exception:  # noqa: BLE001 - samples pydicom itself cannot convert
+                continue
+            assert collect_identifiers(raw) == expected, path
+        names = [t for t in NAME_TAGS if t in raw._dict]
+        compared += bool(expected)
+        if names and charset_of(raw._dict.get(0x00080005)) is not None:
+            with_names += 1
+            kept_raw += all(type(raw._dict[t]) is RawDataElement for t in names)
+    assert compared > 30
+    assert kept_raw > with_names * 0.8, f"names left raw in {kept_raw} of {with_names} files"
