@@ -90,9 +90,35 @@ class Signature:
 
 def signature(ds) -> Signature:
     """The class attributes of one dataset (de-identified, as stored)."""
+    return _signature(ds.get)
+
+
+def _path(keyword: str) -> str:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+_BY_PATH = {_path(k): k for k in [k for k, _ in ATTRIBUTES] + ["ImageOrientationPatient", "ImagePositionPatient"]}
+
+
+def signature_from_elements(elements) -> Signature:
+    """signature() from the de-identification engine's element report of the same dataset
+    ((tag path, VR, value) with values as their text, see curation.deid.rawvalue): what intake
+    already has, so no element of the dataset is converted again."""
+    found = {}
+    for path, _vr, value in elements:
+        keyword = _BY_PATH.get(path)
+        if keyword is not None:
+            found[keyword] = value
+    return _signature(found.get)
+
+
+def _signature(get) -> Signature:
     values = []
     for keyword, _label in ATTRIBUTES:
-        value = ds.get(keyword)
+        value = get(keyword)
         if keyword == "NumberOfFrames":
             text = _text(value) or "1"
         elif keyword in ROUND and value not in (None, ""):
@@ -101,13 +127,13 @@ def signature(ds) -> Signature:
             text = _text(value)
         values.append((keyword, text))
     orientation = None
-    iop = ds.get("ImageOrientationPatient")
+    iop = get("ImageOrientationPatient")
     try:
         if iop is not None and len(iop) == 6:
             orientation = tuple(round(float(v), ORIENTATION_DECIMALS) + 0.0 for v in iop)
     except (TypeError, ValueError):
         orientation = None
-    ipp = ds.get("ImagePositionPatient")
+    ipp = get("ImagePositionPatient")
     try:
         has_position = ipp is not None and len(ipp) == 3 and all(math.isfinite(float(v)) for v in ipp)
     except (TypeError, ValueError):

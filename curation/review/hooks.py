@@ -73,14 +73,17 @@ def _index_signature(image) -> classes.Signature:
 
 
 def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
-    """Put new images in their classes: `items` are (image, dataset or None) pairs, `likely` the
+    """Put new images in their classes: `items` are (image, Signature, dataset or None) pairs, `likely` the
     ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
     rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, one UPDATE
     of the classes touched (each image count counted from the memberships) and one of those now
     likely to carry text. Returns (series id, class id) of the classes."""
     by_series: dict = {}
-    for image, dataset in items:
-        sig = classes.signature(dataset) if dataset is not None else _index_signature(image)
+    for image, source in items:
+        if isinstance(source, classes.Signature):
+            sig = source
+        else:
+            sig = classes.signature(source) if source is not None else _index_signature(image)
         by_series.setdefault((image.series_id, image.series.collection_id), []).append((image.pk, sig))
     groups = []  # (series id, collection id, Group)
     for (series_id, collection_id), entries in by_series.items():
@@ -148,7 +151,9 @@ def on_ingest_many(*, submission, entries):
     flagged = [pk for pk, row in by_series.items() if row["ocr"]]
     if flagged:
         SeriesReview.objects.filter(series_id__in=flagged, likely_text=False).update(likely_text=True)
-    class_ids = sorted({class_id for _series, class_id in assign_classes([(e.image, e.dataset) for e in entries], likely)})
+    sources = [(e.image, classes.signature_from_elements(e.elements) if e.elements is not None else e.dataset)
+               for e in entries]
+    class_ids = sorted({class_id for _series, class_id in assign_classes(sources, likely)})
     ocr_ids = [pk for row in by_series.values() for pk in row["ocr"]]
     # one task per TASK_CLASSES classes the chunk touched (a chunk usually holds one or a few
     # series: one task), the OCR of its likely images with the first
