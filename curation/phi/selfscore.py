@@ -76,6 +76,22 @@ def _h(text: str, key: bytes) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8, key=key).hexdigest()
 
 
+_SEEN: dict = {}  # (key, de-identified text) → its hash: files repeat their codes and descriptions
+SEEN_MAX = 100_000
+
+
+def _h_clean(text: str, key: bytes) -> str:
+    """_h of a value of a de-identified file, remembered (the PHI report stores those values in the
+    database anyway). Never call it with an original's value: this process would then keep the
+    original's identifiers for as long as it runs."""
+    h = _SEEN.get((key, text))
+    if h is None:
+        if len(_SEEN) >= SEEN_MAX:
+            _SEEN.clear()
+        h = _SEEN[(key, text)] = _h(text, key)
+    return h
+
+
 _KEYWORDS: dict = {}
 
 
@@ -298,10 +314,10 @@ class _Judge:
             if _is_private(path):
                 private_values.append(path)
         # each distinct text and word hashed once (files repeat them: codes, descriptions)
-        hashes = {_h(part, key) for part in parts} if carry.get("ids") else set()
+        hashes = {_h_clean(part, key) for part in parts} if carry.get("ids") else set()
         if carry.get("tokens"):
             stop = _stop_words()
-            tokens = {_h(w, key) for w in {w.lower() for w in words} if w not in stop}
+            tokens = {_h_clean(w, key) for w in {w.lower() for w in words} if w not in stop}
         # identifiers: none of the original values, nor a part of an original person name
         for path, h in carry.get("ids", []):
             checks["identifiers"][0] += 1

@@ -211,3 +211,17 @@ def test_an_observer_that_fails_leaves_intake_going_and_the_file_unobserved(monk
     items = ingest(s, clean_series("PAT-A", "a1", images=2))
     assert [i.outcome for i in items] == ["accepted", "accepted"]
     assert failing(self_score(s)) == {"observed"}
+
+
+def test_the_remembered_hashes_hold_no_original_value():
+    """The judge remembers the hashes of de-identified values across files (_h_clean); what the
+    observer hashes of the originals is never remembered, so none of them stays in memory."""
+    from curation.phi import selfscore
+
+    selfscore._SEEN.clear()
+    s = make_submission(slug="deid-remember", prefix="DSR")
+    ingest(s, clean_series("PAT-R", "r1", images=2))
+    remembered = " ".join(text for _key, text in selfscore._SEEN)
+    assert remembered  # the judge did remember the files' values
+    for original in ("Springfield", "Hibbert", "Julius", "ACC998877", "PAT-R", "Doe"):
+        assert original.lower() not in remembered.lower(), original
