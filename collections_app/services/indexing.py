@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from ..models import Collection, Image, Series, StoredFile, Study, Subject
@@ -246,10 +246,20 @@ def index_many(*, collection: Collection, entries: list, now=None, cache: dict |
         for image in images:
             count, size = totals.get(image.series_id, (0, 0))
             totals[image.series_id] = (count + 1, size + image.file_size)
-        for series_id, (count, size) in totals.items():
-            Series.objects.filter(pk=series_id).update(image_count=F("image_count") + count,
-                                                       total_bytes=F("total_bytes") + size, max_submission_timestamp=now)
+        _add_to_series(totals, now)
     return images
+
+
+def _add_to_series(totals: dict, now) -> None:
+    """image_count and total_bytes += each series' (count, bytes) in `totals`: one UPDATE per 100
+    series (a CASE per column), not one per series."""
+    ids = sorted(totals)
+    for start in range(0, len(ids), 100):
+        part = ids[start:start + 100]
+        counts = Case(*[When(pk=i, then=Value(totals[i][0])) for i in part], output_field=IntegerField())
+        sizes = Case(*[When(pk=i, then=Value(totals[i][1])) for i in part], output_field=BigIntegerField())
+        Series.objects.filter(pk__in=part).update(image_count=F("image_count") + counts,
+                                                  total_bytes=F("total_bytes") + sizes, max_submission_timestamp=now)
 
 
 def replace_image_file(*, image: Image, stored_file: StoredFile) -> Image:

@@ -321,3 +321,24 @@ def test_a_chunk_is_taken_with_the_garbage_collector_paused_and_back_on_after(cu
     finally:
         gc.enable()
     intake.finish()
+
+
+def test_a_chunk_over_several_series_counts_each_series_exactly(curator):
+    """index_many adds each series' images and bytes in one UPDATE per 100 series: every series'
+    image_count and total_bytes are its own images' count and sizes, also when a second chunk adds
+    to series the first one created."""
+    submission = make_submission()
+    intake = Intake(submission, start_batch(submission=submission, source="cli"))
+    root = "1.2.826.0.1.3680043.2.1125.77"
+    files = [(sample_bytes(SeriesInstanceUID=f"{root}.9.{n % 3}", SOPInstanceUID=f"{root}.{n}",
+                           InstanceNumber=n + 1, ImageComments="x" * n), f"{n}.dcm", None) for n in range(7)]
+    assert [i.outcome for i in intake.take_many(files[:5])] == ["accepted"] * 5
+    assert [i.outcome for i in intake.take_many(files[5:])] == ["accepted"] * 2
+    intake.finish()
+    series = Series.objects.filter(collection=submission.collection)
+    assert series.count() == 3
+    for s in series:
+        images = list(Image.objects.filter(series=s))
+        assert s.image_count == len(images) and s.total_bytes == sum(i.file_size for i in images)
+    assert sorted(s.image_count for s in series) == [2, 2, 3]
+    assert len({i.file_size for i in Image.objects.all()}) > 1  # sizes differ: a swapped total would show
