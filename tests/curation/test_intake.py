@@ -342,3 +342,35 @@ def test_a_chunk_over_several_series_counts_each_series_exactly(curator):
         assert s.image_count == len(images) and s.total_bytes == sum(i.file_size for i in images)
     assert sorted(s.image_count for s in series) == [2, 2, 3]
     assert len({i.file_size for i in Image.objects.all()}) > 1  # sizes differ: a swapped total would show
+
+
+def test_pixel_hashes_of_a_chunk_belong_to_their_own_files(curator):
+    """A chunk's pixel hashes are computed on two threads: each file's FileFacts carries the hash
+    of its own decoded pixels (pydicom's pixel_array, hashed here independently)."""
+    import hashlib
+
+    import numpy as np
+
+    from curation.checks.models import FileFacts
+
+    base = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm", download=False))
+    submission = make_submission()
+    intake = Intake(submission, start_batch(submission=submission, source="cli"))
+    files = []
+    for n in range(10):
+        pixels = bytearray(base.PixelData)
+        pixels[2 * n] = (pixels[2 * n] + 1 + n) % 256  # each file its own pixels
+        files.append((sample_bytes(SOPInstanceUID=f"1.2.826.0.1.3680043.2.1125.88.{n}", PixelData=bytes(pixels)),
+                      f"{n}.dcm", None))
+    assert [i.outcome for i in intake.take_many(files)] == ["accepted"] * 10
+    intake.finish()
+    seen = set()
+    for image in Image.objects.filter(collection=submission.collection).select_related("stored_file"):
+        with storages["archive"].open(image.stored_file.storage_name, "rb") as fh:
+            arr = np.ascontiguousarray(pydicom.dcmread(fh).pixel_array)
+        expected = hashlib.sha256(str((arr.shape, arr.dtype.str.lstrip("<>=|"))).encode())
+        expected.update(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+        facts = FileFacts.objects.get(stored_file=image.stored_file)
+        assert facts.pixel_hashed and facts.pixel_hash == expected.hexdigest()
+        seen.add(facts.pixel_hash)
+    assert len(seen) == 10
