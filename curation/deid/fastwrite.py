@@ -72,7 +72,8 @@ def _plain(encoding) -> bool:
 def _file_meta(file_meta) -> bytes:
     """write_file_meta_info(enforce_standard=True) of an already validated file meta: the group
     length first, counting the elements after it, all in explicit VR little endian."""
-    if file_meta.original_encoding != (False, True) and any(type(e) is RawDataElement for e in file_meta._dict.values()):
+    recoded = file_meta.original_encoding != (False, True) or file_meta.original_character_set != file_meta._character_set
+    if recoded and any(type(e) is RawDataElement for e in file_meta._dict.values()):
         head = DicomBytesIO()  # pydicom would convert (and re-encode) its raw elements
         head.is_implicit_VR, head.is_little_endian = False, True
         write_file_meta_info(head, file_meta, enforce_standard=True)
