@@ -34,23 +34,6 @@ ID_TAGS = (0x00100020, 0x00101000, 0x00080050, 0x00101090, 0x00101040, 0x0010215
 BIRTH_DATE = 0x00100030
 
 
-def _value(ds, tag, codec):
-    """An element's value, decoded from its raw bytes where that is unambiguous (rawvalue: the
-    same text as pydicom's), so the element stays raw for the engine and the writer."""
-    from pydicom.dataelem import RawDataElement
-
-    from . import rawvalue
-
-    e = ds._dict[tag]
-    if type(e) is RawDataElement and codec is not None:
-        vr = e.VR or rawvalue.implicit_vr(tag)
-        if vr is not None and vr not in ("UN", "SQ"):
-            v = rawvalue.decode(e, vr, codec)
-            if v is not rawvalue.NOT_DECODED:
-                return v
-    return ds[tag].value
-
-
 def collect_identifiers(ds) -> tuple:
     """Identifier strings of a dataset (top level only; cheap)."""
     from . import rawvalue
@@ -60,20 +43,20 @@ def collect_identifiers(ds) -> tuple:
     codec = rawvalue.charset_of(d.get(0x00080005), rawvalue.LATIN1)
     for t in NAME_TAGS:
         if t in d:
-            v = _value(ds, t, codec)
+            v = rawvalue.value_of(ds, t, codec)
             for one in (v if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else [v]):
                 for comp in re.split(r"[\^=\s,]+", str(one or "")):
                     if len(comp) >= 2:
                         toks.add(comp)
     for t in ID_TAGS:
         if t in d:
-            v = _value(ds, t, codec)
+            v = rawvalue.value_of(ds, t, codec)
             for one in (v if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else [v]):
                 s = str(one or "").strip()
                 if len(s) >= 2:
                     toks.add(s)
     if BIRTH_DATE in d:
-        b = str(_value(ds, BIRTH_DATE, codec) or "").strip()
+        b = str(rawvalue.value_of(ds, BIRTH_DATE, codec) or "").strip()
         if len(b) == 8 and b.isdigit():
             y, m, dd = b[:4], b[4:6], b[6:]
             toks.update({b, f"{y}-{m}-{dd}", f"{m}/{dd}/{y}", f"{dd}.{m}.{y}", f"{dd}/{m}/{y}"})

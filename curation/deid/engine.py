@@ -624,24 +624,8 @@ def _report(ds, prefix, hook, inherited=_rawvalue.LATIN1):
         hook(p, vr, v)
 
 
-def _raw_value(e, tag, codec):
-    """(VR, value) of raw element `e` decoded from its bytes, or (None, NOT_DECODED)."""
-    vr = e.VR
-    if vr is None:
-        vr = _rawvalue.implicit_vr(tag)
-    if vr is None or vr == "UN" or vr == "SQ":
-        return None, _rawvalue.NOT_DECODED
-    return vr, _rawvalue.decode(e, vr, codec)
-
-
-def _value(ds, tag, codec):
-    """One element's value, decoded from its bytes when possible (see _report)."""
-    e = ds._dict[tag]
-    if type(e) is RawDataElement:
-        v = _raw_value(e, tag, codec)[1]
-        if v is not _rawvalue.NOT_DECODED:
-            return v
-    return ds[tag].value
+_raw_value = _rawvalue.raw_value
+_value = _rawvalue.value_of
 
 
 # ---------------------------------------------------------------------- helpers

@@ -126,3 +126,26 @@ def decode(raw, vr: str, codec: str | None):
     if vr == "UR":
         return data.decode(_LATIN1).rstrip()
     return NOT_DECODED
+
+
+def raw_value(e, tag, codec):
+    """(VR, value) of raw element `e` decoded from its bytes, or (None, NOT_DECODED)."""
+    vr = e.VR
+    if vr is None:
+        vr = implicit_vr(tag)
+    if vr is None or vr == "UN" or vr == "SQ":
+        return None, NOT_DECODED
+    return vr, decode(e, vr, codec)
+
+
+def value_of(ds, tag, codec):
+    """One element's value, decoded from its bytes when that is unambiguous (the element stays raw
+    for the engine and the writer), else pydicom's conversion."""
+    from pydicom.dataelem import RawDataElement
+
+    e = ds._dict[tag]
+    if type(e) is RawDataElement:
+        v = raw_value(e, tag, codec)[1]
+        if v is not NOT_DECODED:
+            return v
+    return ds[tag].value
