@@ -4,17 +4,20 @@ After de-identification almost every element of a file is still a `RawDataElemen
 was read as (the engine writes its replacements as raw elements too). pydicom's writer spends
 ~20 µs on each element whatever it is (a buffer object, encoding checks, two writes); for the
 ~250 elements of a CT that is 2.3 ms, most of the cost of de-identifying it. Here a raw element
-whose bytes can be written unchanged is written as one header (packed with `struct`) and its
-value; everything else — converted elements, sequences that were walked, Pixel Data, a raw value
-pydicom would re-encode — goes through pydicom's own `write_data_element` with the arguments
-`write_dataset` would give it. The preamble and File Meta Information are pydicom's too
-(`validate_file_meta`, `write_file_meta_info`), after the same updates `dcmwrite` makes.
+whose bytes pydicom would write unchanged is written as one header (packed with `struct`) and its
+value. Converted elements of the common shapes (UIDs and code strings, ASCII texts and person names
+in a character set where ASCII stays ASCII, single integers, empty values), converted sequences
+whose items are in the encoding they were read in, Pixel Data and the File Meta Information are
+encoded here by the rules of pydicom's own writers (write_string, write_text, write_PN,
+write_numbers, write_sequence_item, write_OBvalue, write_file_meta_info); everything else goes
+through pydicom's `write_data_element` with the arguments `write_dataset` would give it.
 
 Any dataset outside the fast path's preconditions (big endian, deflated, a private or missing
-transfer syntax, a changed encoding or character set, group 0000/0002 elements in the dataset)
-is written by `pydicom.dcmwrite` itself. The output is byte-for-byte what `dcmwrite` writes:
-`tests/deid/test_fastwrite.py` compares the two on every file of pydicom's test data, as read
-and after de-identification, and on the synthetic corpus.
+transfer syntax, an encoding or character set other than the one it was read in, group 0000/0002
+elements in the dataset, invalid file meta) is written by `pydicom.dcmwrite` itself. The output is
+byte-for-byte what `dcmwrite` writes: `tests/curation/test_deid_fastwrite.py` compares the two on
+every file of pydicom's test data, as read and after de-identification, on the synthetic corpus and
+on edited datasets.
 """
 from __future__ import annotations
 
