@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import BigIntegerField, Case, F, IntegerField, Value, When
 from django.utils import timezone
+from pydicom.multival import MultiValue
 
 from ..models import Collection, Image, Series, StoredFile, Study, Subject
 
@@ -38,7 +39,7 @@ def _text(ds, keyword: str, limit: int) -> str:
     value = ds.get(keyword)
     if value is None or value == "":
         return ""
-    if isinstance(value, (list, tuple)) or getattr(value, "VM", 1) > 1 and not isinstance(value, str):
+    if isinstance(value, (list, tuple, MultiValue)):  # several values: as DICOM writes them
         value = "\\".join(str(v) for v in value)
     return str(value).strip()[:limit]
 

@@ -374,3 +374,26 @@ def test_pixel_hashes_of_a_chunk_belong_to_their_own_files(curator):
         assert facts.pixel_hashed and facts.pixel_hash == expected.hexdigest()
         seen.add(facts.pixel_hash)
     assert len(seen) == 10
+
+
+def test_multi_valued_texts_are_indexed_as_dicom_writes_them(curator):
+    """SoftwareVersions with two values is indexed "V1\\V2" (it was str() of pydicom's MultiValue:
+    "['V1', 'V2']"); migration 0008 rewrites rows indexed the old way and leaves other text alone."""
+    import importlib
+
+    from django.apps import apps
+
+    submission = make_submission()
+    item = Intake(submission, start_batch(submission=submission, source="cli")).take(
+        sample_bytes(SoftwareVersions=["V1", "V2.5"], Manufacturer="ACME"), "x.dcm")
+    series = item.image.series
+    assert series.software_versions == "V1\\V2.5" and series.manufacturer == "ACME"
+
+    migration = importlib.import_module("collections_app.migrations.0008_multivalued_index_text")
+    Series.objects.filter(pk=series.pk).update(software_versions="['V1', 'V2.5']", protocol_name="['not', closed",
+                                               series_description="[brackets] kept")
+    migration.rewrite(apps, None)
+    series.refresh_from_db()
+    assert series.software_versions == "V1\\V2.5"
+    assert series.protocol_name == "['not', closed" and series.series_description == "[brackets] kept"
+    assert migration.joined("['a']") == "a" and migration.joined("[1, 2]") is None and migration.joined("['x'") is None
