@@ -50,15 +50,10 @@ def main():
 
         spent = {"observer": 0.0, "hook": 0.0}
 
+        from bench.timing import timed as timer
+
         def timed(name, fn):
-            def wrapper(*a, **kw):
-                t = time.perf_counter()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    spent[name] += time.perf_counter() - t
-            wrapper.__module__, wrapper.__name__ = fn.__module__, fn.__name__
-            return wrapper
+            return timer(fn, spent, name)
 
         assert hooks._OBSERVERS == [selfscore.observe]  # so timing observe_original times the self-score's
         hooks.observe_original = timed("observer", hooks.observe_original)

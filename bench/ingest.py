@@ -220,22 +220,14 @@ def backend_cpu(connection) -> float | None:
 
 def _time_phases(intake) -> dict:
     """Wrap the steps intake takes for each file and chunk with timers (wall, this thread)."""
-    import time as _time
-    from collections import defaultdict
-
+    from bench.timing import timed as timer
     from curation import hooks
     from curation.services import intake as intake_mod
 
-    totals = defaultdict(float)
+    totals: dict = {}
 
     def timed(name, fn):
-        def wrapper(*a, **kw):
-            t0 = _time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                totals[name] += _time.perf_counter() - t0
-        return wrapper
+        return timer(fn, totals, name)
 
     intake_mod.read_dicom = timed("parse (read_dicom)", intake_mod.read_dicom)
     hooks.observe_original = timed("original observers (self-score)", hooks.observe_original)
@@ -255,18 +247,9 @@ def _time_phases(intake) -> dict:
 
 def _timed_hook(hook, totals, suffix=""):
     """The hook, with the wall time spent inside it added to totals[its module + suffix]."""
-    import functools
+    from bench.timing import timed
 
-    @functools.wraps(hook)
-    def timed(**kwargs):
-        start = time.perf_counter()
-        try:
-            return hook(**kwargs)
-        finally:
-            key = hook.__module__ + suffix
-            totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
-
-    return timed
+    return timed(hook, totals, hook.__module__ + suffix)
 
 
 def _noop_hook(**kwargs):

@@ -73,7 +73,7 @@ def _index_signature(image) -> classes.Signature:
 
 
 def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
-    """Put new images in their classes: `items` are (image, Signature, dataset or None) pairs, `likely` the
+    """Put new images in their classes: `items` are (image, a Signature, a dataset or None) pairs, `likely` the
     ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
     rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, one UPDATE
     of the classes touched (each image count counted from the memberships) and one of those now
