@@ -73,8 +73,8 @@ def _index_signature(image) -> classes.Signature:
 
 
 def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
-    """Put new images in their classes: `items` are (image, a Signature, a dataset or None) pairs, `likely` the
-    ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
+    """Put new images in their classes: `items` are (image, source) pairs, the source a Signature,
+    a dataset or None (then the index's own fields); `likely` the ids of images likely to carry text. Constant statements per chunk: one INSERT of the class
     rows (existing ones kept), one SELECT of their ids, one INSERT of the memberships, one UPDATE
     of the classes touched (each image count counted from the memberships) and one of those now
     likely to carry text. Returns (series id, class id) of the classes."""
