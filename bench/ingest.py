@@ -24,6 +24,7 @@ Files are read into memory first, so no phase pays for the disk read.
 import argparse
 import io
 import os
+import re
 import sys
 import tempfile
 import time
@@ -69,6 +70,9 @@ def main():
                         help="report the wall time (c) spends in each step of intake, ms per file")
     parser.add_argument("--alternate", type=int, default=0, metavar="R",
                         help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
+    parser.add_argument("--sql", action="store_true",
+                        help="report the wall time of (c)'s statements by kind and table, ms per file (the"
+                             " driver's parameter adaptation and the server's round trip)")
     parser.add_argument("--profile", type=int, default=0, metavar="K",
                         help="run (c) under cProfile and print its K functions of most own time (slows (c))")
     args = parser.parse_args()
@@ -134,6 +138,7 @@ def main():
         phase_time = _time_phases(intake_c) if args.phases else None
 
         results = {}
+        sql_time: dict = {}
         server_cpu = None
         orthanc_label = None
         if not args.no_orthanc and orthanc_peer.available():
@@ -153,7 +158,11 @@ def main():
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            results[label] = timed(fn, items, then)
+            if args.sql and label.startswith("(c) "):
+                with connection.execute_wrapper(_SqlTimer(sql_time)):
+                    results[label] = timed(fn, items, then)
+            else:
+                results[label] = timed(fn, items, then)
             if profiler is not None:
                 import pstats
 
@@ -195,6 +204,12 @@ def main():
         for name, t in phase_time.items():
             print(f"  {name:<44}{t / len(blobs) * 1000:>8.2f}")
         print(f"  {'(c) in all':<44}{total / len(blobs) * 1000:>8.2f}")
+    if args.sql:
+        n = len(blobs)
+        print(f"statements of (c) by kind and table, ms per file (calls per file), "
+              f"{sum(t for t, _ in sql_time.values()) / n * 1000:.2f} in all:")
+        for key, (t, calls) in sorted(sql_time.items(), key=lambda kv: -kv[1][0])[:20]:
+            print(f"  {key:<60}{t / n * 1000:>8.3f}  ({calls / n:.3f})")
     if args.alternate:
         print(f"(c) in {args.alternate} alternating rounds per variant, new collection each round; median ms per file:")
         base_wall, base_cpu = alternate["no hooks"]
@@ -216,6 +231,27 @@ def backend_cpu(connection) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _SqlTimer:
+    """An execute wrapper: the wall time of each statement by its verb and first table."""
+
+    TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.I)
+
+    def __init__(self, totals):
+        self.totals = totals
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = time.perf_counter() - start
+            verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+            m = self.TABLE.search(sql)
+            key = f"{verb} {m.group(1) if m else ''}"
+            t, calls = self.totals.get(key, (0.0, 0))
+            self.totals[key] = (t + elapsed, calls + 1)
 
 
 def _time_phases(intake) -> dict:

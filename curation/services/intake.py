@@ -160,33 +160,51 @@ class Intake:
             return self._take_many(files)
 
     def _take_many(self, files) -> list[IntakeItem]:
-        items, new, seen = [], [], set()
+        items, new = [], []
         for data, name, staged in files:
-            try:
-                prepared = self._prepare(data, name, staged)
-            except Rejected as exc:
-                items.append(self.reject(name, str(exc), data=data, staged=staged))
-                continue
-            except Exception as exc:  # noqa: BLE001
-                items.append(self.fail(name, exc, data=data, staged=staged))
-                continue
-            prepared.blob = self._writer().submit(write_blob, prepared.clean)
-            new.append(prepared)
-        held = set(Image.objects.filter(sop_instance_uid__in=[p.sop for p in new]).values_list("sop_instance_uid", flat=True))
-        alone = []
-        fresh = []
-        for p in new:
-            if p.sop in held or p.sop in seen:
-                alone.append(p)
-            else:
-                seen.add(p.sop)
-                fresh.append(p)
+            prepared = self._prepare_or_record(data, name, staged, items)
+            if prepared is not None:
+                new.append(prepared)
+        fresh, alone = self._split_held(new, set())
         if fresh:
             try:
                 items.extend(self._file_many(fresh))
             except Exception:  # noqa: BLE001 - the chunk is rolled back whole; each file goes alone
                 self._index_cache.clear()
                 alone = fresh + alone
+        items.extend(self._take_alone(alone))
+        return items
+
+    def _prepare_or_record(self, data, name, staged, items) -> "Prepared | None":
+        """The file prepared and its blob handed to the writer thread, or None when it was
+        rejected or failed (its item appended to `items`)."""
+        try:
+            prepared = self._prepare(data, name, staged)
+        except Rejected as exc:
+            items.append(self.reject(name, str(exc), data=data, staged=staged))
+            return None
+        except Exception as exc:  # noqa: BLE001
+            items.append(self.fail(name, exc, data=data, staged=staged))
+            return None
+        prepared.blob = self._writer().submit(write_blob, prepared.clean)
+        return prepared
+
+    @staticmethod
+    def _split_held(new: list["Prepared"], seen: set) -> tuple[list, list]:
+        """(new instances, files to take alone): an instance the archive holds, or one a file
+        earlier in the chunk carries (`seen`, updated), goes alone (a resend or a conflict)."""
+        held = set(Image.objects.filter(sop_instance_uid__in=[p.sop for p in new]).values_list("sop_instance_uid", flat=True))
+        fresh, alone = [], []
+        for p in new:
+            if p.sop in held or p.sop in seen:
+                alone.append(p)
+            else:
+                seen.add(p.sop)
+                fresh.append(p)
+        return fresh, alone
+
+    def _take_alone(self, alone: list["Prepared"]) -> list[IntakeItem]:
+        items = []
         for p in alone:
             item = self._take_prepared(p)
             items.append(item)
@@ -194,6 +212,13 @@ class Intake:
             if item.stored_file_id is None or item.stored_file.sha256 != p.sha:  # (or failed), no row names it
                 discard_blob(p.sha)
         return items
+
+    def close(self) -> None:
+        """Stop the blob writer thread (finish does; a worker that takes chunks of a batch it
+        does not finish calls it when it stops)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _writer(self):
         """One thread that hashes and writes blobs while this one de-identifies the next file."""
@@ -257,22 +282,30 @@ class Intake:
             return self.fail(p.name, exc, data=p.data, staged=p.staged)
 
     def _file_many(self, fresh: list["Prepared"]) -> list[IntakeItem]:
-        collection = self.submission.collection
         with transaction.atomic():
-            stored = store_many([p.blob.result() for p in fresh])
-            images = index_many(collection=collection, entries=[(p.ds, stored[p.sha]) for p in fresh],
-                                cache=self._index_cache)
-            if self.collector is not None:
-                hooks.run_ingest_hooks_many(submission=self.submission, entries=[
-                    hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds, original=p.original)
-                    for image, p in zip(images, fresh)])
-            items = IntakeItem.objects.bulk_create([
-                IntakeItem(batch=self.batch, name=p.name[:500], outcome=IntakeItem.Outcome.ACCEPTED, warnings=p.warnings,
-                           image=image, stored_file=image.stored_file, staged=p.staged)
-                for image, p in zip(images, fresh)])
-            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + len(items),
-                                                                accepted=F("accepted") + len(items))
+            items = self._write_part(fresh)
+            self._count_accepted(len(items))
         return items
+
+    def _write_part(self, fresh: list["Prepared"]) -> list[IntakeItem]:
+        """The stored files, index rows, hook rows and items of new instances, in the caller's
+        transaction (the batch's counters are the caller's: see _count_accepted)."""
+        collection = self.submission.collection
+        stored = store_many([p.blob.result() for p in fresh])
+        images = index_many(collection=collection, entries=[(p.ds, stored[p.sha]) for p in fresh],
+                            cache=self._index_cache)
+        if self.collector is not None:
+            hooks.run_ingest_hooks_many(submission=self.submission, entries=[
+                hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds, original=p.original)
+                for image, p in zip(images, fresh)])
+        return IntakeItem.objects.bulk_create([
+            IntakeItem(batch=self.batch, name=p.name[:500], outcome=IntakeItem.Outcome.ACCEPTED, warnings=p.warnings,
+                       image=image, stored_file=image.stored_file, staged=p.staged)
+            for image, p in zip(images, fresh)])
+
+    def _count_accepted(self, n: int) -> None:
+        if n:
+            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + n, accepted=F("accepted") + n)
 
     def _file(self, p: "Prepared") -> IntakeItem:
         """Index one file in one short transaction: a new instance, the same content again
@@ -389,14 +422,14 @@ class Intake:
         return self.take_file(io.BytesIO(data), name, len(data))
 
     def finish(self) -> IntakeBatch:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-        hooks.run_batch_end_hooks(submission=self.submission)
-        refresh_collection_stats(self.submission.collection)
-        IntakeBatch.objects.filter(pk=self.batch.pk, total__lt=F("processed")).update(total=F("processed"))  # total not known ahead
-        IntakeBatch.objects.filter(pk=self.batch.pk).update(state=IntakeBatch.State.DONE, finished_at=timezone.now())
-        self.batch.refresh_from_db()
+        try:
+            hooks.run_batch_end_hooks(submission=self.submission)
+            refresh_collection_stats(self.submission.collection)
+            IntakeBatch.objects.filter(pk=self.batch.pk, total__lt=F("processed")).update(total=F("processed"))  # total not known ahead
+            IntakeBatch.objects.filter(pk=self.batch.pk).update(state=IntakeBatch.State.DONE, finished_at=timezone.now())
+            self.batch.refresh_from_db()
+        finally:
+            self.close()
         return self.batch
 
 

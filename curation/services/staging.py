@@ -218,15 +218,19 @@ def process_batch(batch_id: int, *, owner: str | None = None, progress=None) -> 
     batch = IntakeBatch.objects.select_related("submission__collection").get(pk=batch_id)
     free_dead_claims(batch_id)
     intake = None
-    while group := claim_chunk(batch_id, owner):
-        if intake is None:
-            IntakeBatch.objects.filter(pk=batch_id).exclude(state=IntakeBatch.State.RUNNING).update(
-                state=IntakeBatch.State.RUNNING, error="", started_at=batch.started_at or timezone.now())
-            intake = Intake(batch.submission, batch)
-        take_group(intake, group)
-        if progress:
-            for staged in group:
-                progress(staged)
+    try:
+        while group := claim_chunk(batch_id, owner):
+            if intake is None:
+                IntakeBatch.objects.filter(pk=batch_id).exclude(state=IntakeBatch.State.RUNNING).update(
+                    state=IntakeBatch.State.RUNNING, error="", started_at=batch.started_at or timezone.now())
+                intake = Intake(batch.submission, batch)
+            take_group(intake, group)
+            if progress:
+                for staged in group:
+                    progress(staged)
+    finally:
+        if intake is not None:
+            intake.close()
     _finish_if_complete(batch, owner)
     return IntakeBatch.objects.get(pk=batch_id)
 
