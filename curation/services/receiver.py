@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
+PREAMBLE = b"\x00" * 128 + b"DICM"
 QUEUE_EVERY = 100  # files staged between two wake-ups of the workers during an association
 REJECT_PERMANENT, SOURCE_SERVICE_USER, CALLED_AE_NOT_RECOGNISED = 0x01, 0x01, 0x07
 
@@ -50,6 +51,7 @@ class _Session:
         self.calling = calling
         self.batch: IntakeBatch | None = None
         self.count = 0
+        self.uncounted = 0  # staged, not yet in the batch's total (raised every QUEUE_EVERY files)
 
 
 class Receiver:
@@ -78,28 +80,42 @@ class Receiver:
             session = self._sessions.get(id(event.assoc))
         if session is None:  # cannot happen: the association was refused
             return STATUS_OUT_OF_RESOURCES
-        buffer = io.BytesIO()
-        buffer.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(buffer, event.file_meta, enforce_standard=True)
-        buffer.write(event.request.DataSet.getvalue())
+        meta = io.BytesIO()
+        meta.write(PREAMBLE)
+        write_file_meta_info(meta, event.file_meta, enforce_standard=True)
+        data = b"".join((meta.getbuffer(), event.request.DataSet.getbuffer()))  # one copy of the file
         try:
             if session.batch is None:
                 session.batch = staging.open_batch(submission=session.submission, source=IntakeBatch.Source.DICOM,
                                                    label=f"C-STORE from {session.calling}", closed=False)
             session.count += 1
-            staging.stage(session.batch, name=None, data=buffer.getvalue(), position=session.count)
+            staging.stage(session.batch, name=None, data=data, position=session.count, count=False)
+            session.uncounted += 1
         except Exception as exc:  # noqa: BLE001 - the sender is told to try again; nothing was kept
+            session.count -= 1  # the position is free again
             logger.error("C-STORE not stored (%s)", type(exc).__name__)
             return STATUS_OUT_OF_RESOURCES
         if session.count % QUEUE_EVERY == 1:
+            self._count(session)
             staging.enqueue(session.batch)
         return STATUS_SUCCESS
+
+    @staticmethod
+    def _count(session) -> None:
+        """The files staged since the last count go into the batch's total (one UPDATE per
+        QUEUE_EVERY files, not one per file; the batch page shows it as it grows)."""
+        if session.uncounted:
+            staging.add_to_total(session.batch, session.uncounted)
+            session.uncounted = 0
 
     def handle_release(self, event):
         with self._lock:
             session = self._sessions.pop(id(event.assoc), None)
         if session is not None and session.batch is not None:
-            staging.close(session.batch)
+            try:
+                self._count(session)
+            finally:
+                staging.close(session.batch)
         close_old_connections()
 
     def handlers(self):

@@ -107,10 +107,12 @@ def _durable_save(name: str, content, data: bytes | None = None) -> str:
 
 
 def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fileobj=None, client_key: str = "",
-          retry_of: IntakeItem | None = None, position: int | None = None) -> StagedFile:
+          retry_of: IntakeItem | None = None, position: int | None = None, count: bool = True) -> StagedFile:
     """Keep one received file for a worker. With `client_key`, staging the same key again (a
     chunk resent after a network error) returns the file staged before. `name` None: named by
-    its position ("C-STORE #n"); `position`: the caller counts (one association, one batch)."""
+    its position ("C-STORE #n"); `position`: the caller counts (one association, one batch).
+    `count` False: the batch's total is the caller's to raise (add_to_total), and the file is
+    kept with one INSERT (the row is committed when this returns: the file is staged)."""
     if client_key:
         existing = StagedFile.objects.filter(batch=batch, client_key=client_key[:200]).first()
         if existing is not None:
@@ -124,11 +126,14 @@ def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fi
         if position is None:
             position = (StagedFile.objects.filter(batch=batch).aggregate(n=Max("position"))["n"] or 0) + 1
         label = name if name is not None else f"C-STORE #{position}"
+        row = dict(batch=batch, position=position, name=label[:500], storage_name=storage_name, size=size,
+                   client_key=client_key[:200], retry_of=retry_of)
         try:
+            if not count:
+                return StagedFile.objects.create(**row)  # one statement: committed on its own (or in the caller's transaction)
             with transaction.atomic():
-                staged = StagedFile.objects.create(batch=batch, position=position, name=label[:500], storage_name=storage_name,
-                                                   size=size, client_key=client_key[:200], retry_of=retry_of)
-                IntakeBatch.objects.filter(pk=batch.pk).update(total=F("total") + 1)
+                staged = StagedFile.objects.create(**row)
+                add_to_total(batch, 1)
                 return staged
         except IntegrityError:
             position = None
@@ -138,6 +143,12 @@ def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fi
                     storages["quarantine"].delete(storage_name)
                     return existing
     raise RuntimeError(f"could not stage a file into batch {batch.pk}")
+
+
+def add_to_total(batch: IntakeBatch, n: int) -> None:
+    """The batch's total (files known to be in it) + n."""
+    if n:
+        IntakeBatch.objects.filter(pk=batch.pk).update(total=F("total") + n)
 
 
 def stage_references(batch: IntakeBatch, files) -> int:

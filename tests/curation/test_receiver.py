@@ -147,3 +147,30 @@ def test_the_same_instance_from_pynetdicom_implicit_and_dcmtk_explicit_is_one_im
     assert image.transfer_syntax_uid == "1.2.840.10008.1.2"  # the first arrival, Implicit VR, is what is kept
     later = IntakeItem.objects.get(batch=second)
     assert later.outcome == "unchanged" and "another encoding" in later.reason and later.image == image
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_total_counts_every_staged_file_without_a_statement_per_file(receiver, monkeypatch):
+    """The receiver stages each file with one INSERT and raises the batch's total every
+    QUEUE_EVERY files and at release: the total is exact once the sender releases."""
+    from curation.services import receiver as receiver_mod
+    from curation.services import staging
+
+    seen = []
+    monkeypatch.setattr(receiver_mod, "QUEUE_EVERY", 2)
+    monkeypatch.setattr(staging, "enqueue", lambda batch: seen.append(IntakeBatch.objects.get(pk=batch.pk).total))
+    submission = make_submission(prefix="CNT")
+    datasets = []
+    for i in range(5):
+        ds = pydicom.dcmread(sample("CT_small.dcm"))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+        datasets.append(ds)
+    assert send(receiver, submission.ae_title, *datasets) == [0] * 5
+    for _ in range(100):
+        if len(seen) == 4:
+            break
+        time.sleep(0.05)
+    batch = IntakeBatch.objects.get()
+    assert batch.staged_files.count() == 5 and batch.processed == 0  # nothing processed: only staged
+    assert seen == [1, 3, 5, 5]  # at files 1, 3 and 5, then at release
+    assert batch.total == 5
