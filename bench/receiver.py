@@ -17,6 +17,7 @@ Prints files/s of each and the ratio r/i (goal >= 0.8). Needs dcmtk (Debian pack
 """
 import argparse
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,43 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            name, rest = fh.read().split("(", 1)[1].rsplit(")", 1)
+    except OSError:
+        return None
+    fields = rest.split()
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # name, ppid, CPU s
+
+
+def _all():
+    return {int(p): st for p in os.listdir("/proc") if p.isdigit() and (st := _stat(p)) is not None}
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its living descendants (the qcluster's workers)."""
+    procs = _all()
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs:
+            total += procs[pid][2]
+            todo.extend(p for p, st in procs.items() if st[1] == pid)
+    return total
+
+
+def postgres_cpu() -> float:
+    return sum(st[2] for st in _all().values() if st[0].startswith("postgres"))
+
+
+def machine_busy() -> float:
+    """CPU seconds this machine's CPUs have spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -71,6 +109,9 @@ def main():
         procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
                                       stderr=log, start_new_session=True))
         time.sleep(4)  # both up
+        busy0 = machine_busy()
+        split0 = {"receiver": tree_cpu(procs[0].pid), "workers (qcluster)": tree_cpu(procs[1].pid), "PostgreSQL": postgres_cpu(),
+                  "storescu": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime}
         t0 = time.perf_counter()
         subprocess.run(["storescu", "-aet", "BENCH", "-aec", ae, "+sd", "+r", "127.0.0.1", str(port), str(folder)],
                        check=True, capture_output=True)
@@ -81,6 +122,10 @@ def main():
                 break
             time.sleep(0.25)
         received = time.perf_counter() - t0
+        busy = machine_busy() - busy0
+        split = {"receiver": tree_cpu(procs[0].pid) - split0["receiver"], "workers (qcluster)": tree_cpu(procs[1].pid) - split0["workers (qcluster)"],
+                 "PostgreSQL": postgres_cpu() - split0["PostgreSQL"],
+                 "storescu": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime - split0["storescu"]}
         assert int(processed) == args.n, processed
     finally:
         for p in procs:
@@ -98,6 +143,9 @@ def main():
     print(f"(i) manage.py ingest, one process        {n / ingest:8.1f} files/s  ({ingest:.1f} s)")
     print(f"(r) storescu -> receiver -> {args.workers} workers   {n / received:8.1f} files/s  ({received:.1f} s until indexed;"
           f" storescu done after {sent:.1f} s = {n / sent:.1f} files/s)")
+    print(f"    the machine's CPUs were busy {busy / (received * os.cpu_count()) * 100:.0f} % of (r)'s wall time "
+          f"({busy / n * 1000:.1f} CPU-ms per file: sender, receiver, workers, database)")
+    print("    CPU-ms per file by process: " + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in split.items()))
     print(f"ratio r/i = {ingest / received:.2f}  (goal >= 0.8)")
 
 
