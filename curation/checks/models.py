@@ -6,6 +6,8 @@ automatically, and a waived one stays waived while it is still present.
 """
 from django.conf import settings
 from django.db import models
+
+from tcia.core.fields import DocumentJSONField
 from django.db.models import Q
 
 from collections_app.models import Collection, Image, Series, StoredFile, Study, Subject
@@ -18,8 +20,8 @@ class FileFacts(models.Model):
     reported (no extra read); the pixel hash is computed once, on the first check run."""
 
     stored_file = models.OneToOneField(StoredFile, on_delete=models.CASCADE, primary_key=True, related_name="check_facts")
-    header = models.JSONField(default=dict, help_text="Keyword → value (top-level attributes the checks compare).")
-    refs = models.JSONField(default=list, help_text="[tag_path, uid] of nested UID references (RT, SEG, SR).")
+    header = DocumentJSONField(default=dict, help_text="Keyword → value (top-level attributes the checks compare).")
+    refs = DocumentJSONField(default=list, help_text="[tag_path, uid] of nested UID references (RT, SEG, SR).")
     pixel_hash = models.CharField(max_length=64, blank=True, db_index=True,
                                   help_text="SHA-256 of the decoded pixel values; empty while unknown or without pixels.")
     pixel_hashed = models.BooleanField(default=False)

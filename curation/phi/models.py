@@ -13,6 +13,8 @@ precomputed file and series counts. It is maintained incrementally by an ingest 
 """
 from django.conf import settings
 from django.db import models
+
+from tcia.core.fields import DocumentJSONField
 from django.db.models import Q
 
 from collections_app.models import Collection, Image
@@ -224,11 +226,11 @@ class DeidObservation(models.Model):
     image_id = models.BigIntegerField()
     stored_file_id = models.BigIntegerField(help_text="The file these results are for.")
     subject_id = models.CharField(max_length=64, blank=True, help_text="Subject the engine mapped the file to.")
-    checks = models.JSONField(default=dict, help_text="{check: [items, failed, [examples]]} of the per-file checks.")
-    offsets = models.JSONField(default=dict, help_text="{days: dates} date shifts found in the file.")
-    uid_pairs = models.JSONField(default=list, help_text="[[original UID hash, UID now]] per UID element.")
-    refs = models.JSONField(default=list, help_text="[[kind, UID]] of references to instances and series.")
-    carry = models.JSONField(default=dict, help_text="What a corrected file is judged by (hashes, expected dates).")
+    checks = DocumentJSONField(default=dict, help_text="{check: [items, failed, [examples]]} of the per-file checks.")
+    offsets = DocumentJSONField(default=dict, help_text="{days: dates} date shifts found in the file.")
+    uid_pairs = DocumentJSONField(default=list, help_text="[[original UID hash, UID now]] per UID element.")
+    refs = DocumentJSONField(default=list, help_text="[[kind, UID]] of references to instances and series.")
+    carry = DocumentJSONField(default=dict, help_text="What a corrected file is judged by (hashes, expected dates).")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
