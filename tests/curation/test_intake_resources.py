@@ -104,3 +104,32 @@ def test_ingest_does_not_follow_links_out_of_its_folder(tmp_path):
     assert "outside the ingested folder: not followed" in outcomes["dir-out"][1]
     assert not any("elsewhere" in name or "secret" in name for name in outcomes)
     assert quarantine_bytes() == 0  # nothing from outside was read, let alone kept
+
+
+def test_a_chunk_changes_the_interpreter_only_while_it_is_taken():
+    """take_many pauses the cyclic collector and shortens the thread switch interval for the
+    chunk's length only: both are as they were afterwards, also when the chunk fails."""
+    import gc
+    import sys
+
+    from curation import hooks
+
+    seen = []
+
+    def spy(**kwargs):
+        seen.append((gc.isenabled(), sys.getswitchinterval()))
+
+    before = (gc.isenabled(), sys.getswitchinterval())
+    submission = make_submission()
+    intake = Intake(submission, start_batch(submission=submission, source="cli"))
+    hooks.register_ingest_hook(spy)
+    try:
+        items = intake.take_many([(sample_bytes(SOPInstanceUID="1.2.3.99.1"), "a.dcm", None)])
+    finally:
+        hooks.unregister_ingest_hook(spy)
+    assert [i.outcome for i in items] == ["accepted"]
+    assert seen and seen[0][0] is False and seen[0][1] <= 0.0002 + 1e-9
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
+    with pytest.raises(ValueError):
+        intake.take_many([("not a tuple of three",)])
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
