@@ -67,6 +67,17 @@ def postgres_cpu() -> float:
     return sum(st[2] for st in _all().values() if st[0].startswith("postgres"))
 
 
+def cpu_split(procs, since=None) -> dict:
+    """CPU seconds of the receiver, the workers (if running), PostgreSQL and storescu (this
+    process's finished children), less `since`."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    now = {"receiver": tree_cpu(procs[0].pid)}
+    if len(procs) > 1:
+        now["workers (qcluster)"] = tree_cpu(procs[1].pid)
+    now.update({"PostgreSQL": postgres_cpu(), "storescu": children.ru_utime + children.ru_stime})
+    return {k: v - (since or {}).get(k, 0.0) for k, v in now.items()}
+
+
 def machine_busy() -> float:
     """CPU seconds this machine's CPUs have spent busy since boot (/proc/stat: all but idle and iowait)."""
     with open("/proc/stat") as fh:
@@ -78,6 +89,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="task workers of the cluster (TCIA_Q_WORKERS)")
+    parser.add_argument("--receiver-only", action="store_true",
+                        help="only the receiver, no workers and no (i): files/s until storescu is answered for every file"
+                             " (each staged durably)")
     args = parser.parse_args()
     if not shutil.which("storescu"):
         raise SystemExit("dcmtk's storescu is not installed (apt-get install dcmtk)")
@@ -97,35 +111,40 @@ def main():
         mb = sum(p.stat().st_size for p in folder.rglob("*.dcm")) / 1e6
         print(f"corpus: {args.n} files, {mb:.0f} MB; database: {portal.database}", flush=True)
 
-        t0 = time.perf_counter()
-        manage("ingest", str(folder), "--collection", "ingest-bench", "--no-progress")
-        ingest = time.perf_counter() - t0
+        ingest = None
+        if not args.receiver_only:
+            t0 = time.perf_counter()
+            manage("ingest", str(folder), "--collection", "ingest-bench", "--no-progress")
+            ingest = time.perf_counter() - t0
 
         port = free_port()
         log = (tmp / "servers.log").open("w")
         procs.append(subprocess.Popen([sys.executable, "manage.py", "dicom_receiver", "--host", "127.0.0.1", "--port",
                                        str(port)], cwd=ROOT, env=env, stdout=log, stderr=log,
                                       start_new_session=True))
-        procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
-                                      stderr=log, start_new_session=True))
-        time.sleep(4)  # both up
-        busy0 = machine_busy()
-        split0 = {"receiver": tree_cpu(procs[0].pid), "workers (qcluster)": tree_cpu(procs[1].pid), "PostgreSQL": postgres_cpu(),
-                  "storescu": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime}
+        if not args.receiver_only:
+            procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
+                                          stderr=log, start_new_session=True))
+        time.sleep(4)  # up
+        busy0, split0 = machine_busy(), cpu_split(procs)
         t0 = time.perf_counter()
         subprocess.run(["storescu", "-aet", "BENCH", "-aec", ae, "+sd", "+r", "127.0.0.1", str(port), str(folder)],
                        check=True, capture_output=True)
         sent = time.perf_counter() - t0
+        if args.receiver_only:
+            staged = portal.shell("from curation.models import StagedFile as F; "
+                                  "print(F.objects.filter(batch__submission__collection__slug='receiver-bench').count())")
+            assert int(staged) == args.n, staged
+            print(f"(r) storescu -> receiver, no workers: {args.n / sent:.1f} files/s ({sent:.1f} s); CPU-ms per file: "
+                  + ", ".join(f"{k} {v / args.n * 1000:.1f}" for k, v in cpu_split(procs, split0).items()))
+            return
         while True:
             state, processed = batch_state("receiver-bench")
             if state == "done":
                 break
             time.sleep(0.25)
         received = time.perf_counter() - t0
-        busy = machine_busy() - busy0
-        split = {"receiver": tree_cpu(procs[0].pid) - split0["receiver"], "workers (qcluster)": tree_cpu(procs[1].pid) - split0["workers (qcluster)"],
-                 "PostgreSQL": postgres_cpu() - split0["PostgreSQL"],
-                 "storescu": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime - split0["storescu"]}
+        busy, split = machine_busy() - busy0, cpu_split(procs, split0)
         assert int(processed) == args.n, processed
     finally:
         for p in procs:
