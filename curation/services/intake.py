@@ -186,7 +186,7 @@ class Intake:
             prepared = self._prepare_or_record(data, name, staged, items)
             if prepared is not None:
                 new.append(prepared)
-        fresh, alone = self._split_held(new, set())
+        fresh, alone = self._split_held(new)
         if fresh:
             try:
                 items.extend(self._file_many(fresh))
@@ -211,9 +211,10 @@ class Intake:
         return prepared
 
     @staticmethod
-    def _split_held(new: list["Prepared"], seen: set) -> tuple[list, list]:
+    def _split_held(new: list["Prepared"]) -> tuple[list, list]:
         """(new instances, files to take alone): an instance the archive holds, or one a file
-        earlier in the chunk carries (`seen`, updated), goes alone (a resend or a conflict)."""
+        earlier in the chunk carries, goes alone (a resend or a conflict)."""
+        seen: set = set()
         held = set(Image.objects.filter(sop_instance_uid__in=[p.sop for p in new]).values_list("sop_instance_uid", flat=True))
         fresh, alone = [], []
         for p in new:
@@ -303,35 +304,27 @@ class Intake:
             return self.fail(p.name, exc, data=p.data, staged=p.staged)
 
     def _file_many(self, fresh: list["Prepared"]) -> list[IntakeItem]:
-        with transaction.atomic():
-            items = self._write_part(fresh)
-            self._count_accepted(len(items))
-        return items
-
-    def _write_part(self, fresh: list["Prepared"]) -> list[IntakeItem]:
-        """The stored files, index rows, hook rows and items of new instances, in the caller's
-        transaction (the batch's counters are the caller's: see _count_accepted)."""
         collection = self.submission.collection
-        stored = store_many(self._written(fresh))
-        images = index_many(collection=collection, entries=[(p.ds, stored[p.sha]) for p in fresh],
-                            cache=self._index_cache)
-        if self.collector is not None:
-            hooks.run_ingest_hooks_many(submission=self.submission, entries=[
-                hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds, original=p.original)
+        with transaction.atomic():
+            stored = store_many(self._written(fresh))
+            images = index_many(collection=collection, entries=[(p.ds, stored[p.sha]) for p in fresh],
+                                cache=self._index_cache)
+            if self.collector is not None:
+                hooks.run_ingest_hooks_many(submission=self.submission, entries=[
+                    hooks.IngestEntry(image=image, elements=p.elements, dataset=p.ds, original=p.original)
+                    for image, p in zip(images, fresh)])
+            items = IntakeItem.objects.bulk_create([
+                IntakeItem(batch=self.batch, name=p.name[:500], outcome=IntakeItem.Outcome.ACCEPTED, warnings=p.warnings,
+                           image=image, stored_file=image.stored_file, staged=p.staged)
                 for image, p in zip(images, fresh)])
-        return IntakeItem.objects.bulk_create([
-            IntakeItem(batch=self.batch, name=p.name[:500], outcome=IntakeItem.Outcome.ACCEPTED, warnings=p.warnings,
-                       image=image, stored_file=image.stored_file, staged=p.staged)
-            for image, p in zip(images, fresh)])
+            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + len(items),
+                                                                accepted=F("accepted") + len(items))
+        return items
 
     @staticmethod
     def _written(fresh: list["Prepared"]) -> list:
         """The Digests of the chunk's blobs, once the writer thread has written them all."""
         return [p.blob.result() for p in fresh]
-
-    def _count_accepted(self, n: int) -> None:
-        if n:
-            IntakeBatch.objects.filter(pk=self.batch.pk).update(processed=F("processed") + n, accepted=F("accepted") + n)
 
     def _file(self, p: "Prepared") -> IntakeItem:
         """Index one file in one short transaction: a new instance, the same content again
