@@ -5,17 +5,22 @@
 * Every transfer syntax the engine can decode is accepted (uncompressed, deflate, RLE, JPEG
   baseline/extended/lossless, JPEG-LS, JPEG 2000 — whatever pydicom's installed decoders take).
 * C-STORE is answered once the file is durably received (written and fsynced into the staging
-  storage); de-identification and indexing happen in workers (`curation.services.staging`), so a
-  slow database never holds a sender. One association is one batch; files are named by their
+  storage, `staging.save_received`), without waiting for the database: one thread records the
+  received files' rows a group at a time (`_Recorder`), and a file whose receiver stopped before
+  recording it is recorded by the workers (`staging.recover_unrecorded`). De-identification and
+  indexing happen in workers (`curation.services.staging`), so a slow or locked database (SQLite's
+  one writer is often a worker's chunk transaction) never holds a sender. One association is one batch; files are named by their
   position ("C-STORE #12"), never by an original UID.
 * C-ECHO (Verification) is answered.
 """
 import io
 import logging
+import queue
 import socket
 import threading
+import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, evt
@@ -31,7 +36,9 @@ logger = logging.getLogger(__name__)
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 PREAMBLE = b"\x00" * 128 + b"DICM"
-QUEUE_EVERY = 100  # files staged between two wake-ups of the workers during an association
+QUEUE_EVERY = 100  # files recorded between two wake-ups of the workers during an association
+IDLE_CLOSE = 2  # seconds without files after which the recorder thread closes its database connection
+RELEASE_WAIT = 60  # seconds a release waits for its files' rows before it leaves the batch open
 REJECT_PERMANENT, SOURCE_SERVICE_USER, CALLED_AE_NOT_RECOGNISED = 0x01, 0x01, 0x07
 
 
@@ -50,14 +57,85 @@ class _Session:
         self.submission = submission
         self.calling = calling
         self.batch: IntakeBatch | None = None
-        self.count = 0
-        self.uncounted = 0  # staged, not yet in the batch's total (raised every QUEUE_EVERY files)
+        self.count = 0  # files kept (the last one's position)
+        self.recorded = 0  # of those, files whose rows are written
+        self.unrecorded = 0  # kept, row not yet written (the recorder's to do)
+
+
+class _Recorder:
+    """One thread that writes the rows of received files, many per transaction
+    (staging.record_received), so that handle_store answers once the file is durable and never
+    waits for the database: with SQLite a C-STORE's own INSERT waited out each worker's chunk
+    transaction (the one writer's lock, held for a chunk), the sender and then the workers
+    stalled, and the machine was a third idle (bench/receiver.py). A database that refuses
+    writes is retried; a receiver that stops leaves its unrecorded files to
+    staging.recover_unrecorded."""
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, session: _Session, position: int, storage_name: str, size: int) -> None:
+        with self._cond:
+            session.unrecorded += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="receiver-rows", daemon=True)
+                self._thread.start()
+        self._queue.put((session, position, storage_name, size))
+
+    def wait(self, session: _Session, timeout: float) -> bool:
+        """True once every file kept for `session` is recorded (False after `timeout` seconds)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: session.unrecorded == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_CLOSE)
+            except queue.Empty:
+                connections.close_all()  # this thread's connection, while no files come
+                first = self._queue.get()
+            items = [first]
+            while len(items) < staging.RECORD_GROUP:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            by_session: dict = {}
+            for session, *file in items:
+                by_session.setdefault(id(session), (session, []))[1].append(tuple(file))
+            for session, files in by_session.values():
+                self._write(session, files)
+
+    def _write(self, session: _Session, files: list) -> None:
+        delay = 0.05
+        while True:
+            try:
+                close_old_connections()
+                staging.record_received(session.batch.pk, files)
+                break
+            except Exception as exc:  # noqa: BLE001 - the files are kept; their rows are tried again
+                logger.error("received files of batch %s not recorded yet (%s): trying again", session.batch.pk,
+                             type(exc).__name__)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        before, session.recorded = session.recorded, session.recorded + len(files)
+        if before == 0 or before // QUEUE_EVERY != session.recorded // QUEUE_EVERY:
+            try:
+                staging.enqueue(session.batch)  # the workers start (and keep) taking the batch
+            except Exception as exc:  # noqa: BLE001 - the next wake-up, release or resume_stalled queues it
+                logger.error("batch %s not queued (%s)", session.batch.pk, type(exc).__name__)
+        with self._cond:
+            session.unrecorded -= len(files)
+            self._cond.notify_all()
 
 
 class Receiver:
     def __init__(self):
         self._sessions: dict[int, _Session] = {}
         self._lock = threading.Lock()
+        self._recorder = _Recorder()
 
     def handle_requested(self, event):
         """Refuse an association whose called AE title is no submission's."""
@@ -88,34 +166,22 @@ class Receiver:
             if session.batch is None:
                 session.batch = staging.open_batch(submission=session.submission, source=IntakeBatch.Source.DICOM,
                                                    label=f"C-STORE from {session.calling}", closed=False)
-            session.count += 1
-            staging.stage(session.batch, name=None, data=data, position=session.count, count=False)
-            session.uncounted += 1
+            storage_name = staging.save_received(session.batch.pk, session.count + 1, data)
         except Exception as exc:  # noqa: BLE001 - the sender is told to try again; nothing was kept
-            session.count -= 1  # the position is free again
             logger.error("C-STORE not stored (%s)", type(exc).__name__)
             return STATUS_OUT_OF_RESOURCES
-        if session.count % QUEUE_EVERY == 1:
-            self._count(session)
-            staging.enqueue(session.batch)
+        session.count += 1
+        self._recorder.put(session, session.count, storage_name, len(data))
         return STATUS_SUCCESS
-
-    @staticmethod
-    def _count(session) -> None:
-        """The files staged since the last count go into the batch's total (one UPDATE per
-        QUEUE_EVERY files, not one per file; the batch page shows it as it grows)."""
-        if session.uncounted:
-            staging.add_to_total(session.batch, session.uncounted)
-            session.uncounted = 0
 
     def handle_release(self, event):
         with self._lock:
             session = self._sessions.pop(id(event.assoc), None)
         if session is not None and session.batch is not None:
-            try:
-                self._count(session)
-            finally:
+            if self._recorder.wait(session, RELEASE_WAIT):
                 staging.close(session.batch)
+            else:  # the rows come later; resume_stalled closes the batch once nothing more arrives
+                logger.error("batch %s left open: its received files are not all recorded yet", session.batch.pk)
         close_old_connections()
 
     def handlers(self):

@@ -18,6 +18,7 @@ staged file of the same batch, and its item supersedes the old one.
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 import socket
 
@@ -107,12 +108,11 @@ def _durable_save(name: str, content, data: bytes | None = None) -> str:
 
 
 def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fileobj=None, client_key: str = "",
-          retry_of: IntakeItem | None = None, position: int | None = None, count: bool = True) -> StagedFile:
+          retry_of: IntakeItem | None = None, position: int | None = None) -> StagedFile:
     """Keep one received file for a worker. With `client_key`, staging the same key again (a
     chunk resent after a network error) returns the file staged before. `name` None: named by
-    its position ("C-STORE #n"); `position`: the caller counts (one association, one batch).
-    `count` False: the batch's total is the caller's to raise (add_to_total), and the file is
-    kept with one INSERT (the row is committed when this returns: the file is staged)."""
+    its position ("C-STORE #n"); `position`: the caller counts. (The DICOM receiver keeps its
+    files with save_received and record_received instead.)"""
     if client_key:
         existing = StagedFile.objects.filter(batch=batch, client_key=client_key[:200]).first()
         if existing is not None:
@@ -129,8 +129,6 @@ def stage(batch: IntakeBatch, *, name: str | None, data: bytes | None = None, fi
         row = dict(batch=batch, position=position, name=label[:500], storage_name=storage_name, size=size,
                    client_key=client_key[:200], retry_of=retry_of)
         try:
-            if not count:
-                return StagedFile.objects.create(**row)  # one statement: committed on its own (or in the caller's transaction)
             with transaction.atomic():
                 staged = StagedFile.objects.create(**row)
                 add_to_total(batch, 1)
@@ -149,6 +147,91 @@ def add_to_total(batch: IntakeBatch, n: int) -> None:
     """The batch's total (files known to be in it) + n."""
     if n:
         IntakeBatch.objects.filter(pk=batch.pk).update(total=F("total") + n)
+
+
+RECEIVED_NAME = re.compile(r"^(\d{9})-[0-9a-f]{24}$")  # save_received's names: position-token
+RECOVER_AFTER = 120  # seconds a received file may wait for its row before recover_unrecorded records it
+RECORD_GROUP = 400  # rows per record_received statement (well under SQLite's parameter limit)
+
+
+def save_received(batch_id: int, position: int, data: bytes) -> str:
+    """Durably keep a file a DICOM association sent (written and fsynced, or a completed PUT)
+    before any row names it: the receiver records the rows a group at a time (record_received),
+    so a C-STORE never waits for the database. The name carries the file's position, so a file
+    whose receiver stopped before recording it is found and recorded (recover_unrecorded). A
+    write that fails leaves nothing behind."""
+    name = f"incoming/{batch_id}/{position:09d}-{secrets.token_hex(12)}"
+    try:
+        return _durable_save(name, ContentFile(data), data)
+    except BaseException:
+        try:
+            storages["quarantine"].delete(name)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise
+
+
+def record_received(batch_id: int, files) -> int:
+    """The StagedFile rows of files kept by save_received, (position, storage_name, size) each,
+    with the batch's total, one transaction per RECORD_GROUP files. A position recorded already
+    (recover_unrecorded got there first) is left as it is. Returns how many rows were new."""
+    files = list(files)
+    new_rows = 0
+    for start in range(0, len(files), RECORD_GROUP):
+        part = files[start:start + RECORD_GROUP]
+        for _attempt in range(5):
+            have = set(StagedFile.objects.filter(batch_id=batch_id, position__in=[f[0] for f in part])
+                       .values_list("position", flat=True))
+            new = [f for f in part if f[0] not in have]
+            if not new:
+                break
+            try:
+                with transaction.atomic():
+                    StagedFile.objects.bulk_create([
+                        StagedFile(batch_id=batch_id, position=position, name=f"C-STORE #{position}",
+                                   storage_name=storage_name, size=size)
+                        for position, storage_name, size in new])
+                    IntakeBatch.objects.filter(pk=batch_id).update(total=F("total") + len(new))
+            except IntegrityError:
+                continue  # recorded meanwhile by another process: look again
+            new_rows += len(new)
+            break
+        else:
+            raise RuntimeError(f"could not record received files of batch {batch_id}")
+    return new_rows
+
+
+def recover_unrecorded(min_age: int | None = None) -> int:
+    """Record the files a DICOM receiver kept (save_received) but did not record before it
+    stopped (killed, its machine lost): every file of an unfinished C-STORE batch older than
+    `min_age` seconds (RECOVER_AFTER) that no row names becomes a staged file at its position.
+    Run by resume_stalled (when a worker starts and every minute). Returns the files recorded."""
+    storage = storages["quarantine"]
+    cutoff = timezone.now() - dt.timedelta(seconds=RECOVER_AFTER if min_age is None else min_age)
+    recorded = 0
+    batches = (IntakeBatch.objects.filter(source=IntakeBatch.Source.DICOM)
+               .exclude(state__in=[IntakeBatch.State.DONE, IntakeBatch.State.FAILED]).values_list("pk", flat=True))
+    for batch_id in batches:
+        folder = f"incoming/{batch_id}"
+        try:
+            _dirs, names = storage.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        known = set(StagedFile.objects.filter(batch_id=batch_id).values_list("storage_name", flat=True))
+        found = []
+        for name in names:
+            match = RECEIVED_NAME.match(name)
+            full = f"{folder}/{name}"
+            if match is None or full in known or storage.get_modified_time(full) > cutoff:
+                continue
+            found.append((int(match[1]), full, storage.size(full)))
+        if found:
+            n = record_received(batch_id, sorted(found))
+            if n:
+                logger.warning("intake batch %s: recorded %s received file%s its receiver had not recorded",
+                               batch_id, n, "s" if n > 1 else "")
+                recorded += n
+    return recorded
 
 
 def stage_references(batch: IntakeBatch, files) -> int:
@@ -434,10 +517,12 @@ def retry(batch: IntakeBatch, *, actor=None, items=None, queue: bool = True) -> 
 
 
 def resume_stalled() -> list[int]:
-    """Queue every batch with files no live worker holds; give back the claims of dead workers of
-    this machine; close open batches nobody has added to for a long time; mark command-line
+    """Record the files a stopped receiver kept but did not record (recover_unrecorded); queue
+    every batch with files no live worker holds; give back the claims of dead workers of this
+    machine; close open batches nobody has added to for a long time; mark command-line
     batches whose process died as interrupted (their files are the command's own: only
     `ingest --resume` on that machine can read them). Returns the batches queued."""
+    recover_unrecorded()
     now = timezone.now()
     free_dead_claims()
     queued = []

@@ -151,8 +151,9 @@ def test_the_same_instance_from_pynetdicom_implicit_and_dcmtk_explicit_is_one_im
 
 @pytest.mark.django_db(transaction=True)
 def test_batch_total_counts_every_staged_file_without_a_statement_per_file(receiver, monkeypatch):
-    """The receiver stages each file with one INSERT and raises the batch's total every
-    QUEUE_EVERY files and at release: the total is exact once the sender releases."""
+    """The receiver records the received files' rows a group at a time, with the batch's total,
+    and wakes the workers as the count crosses QUEUE_EVERY and at release: once the sender has
+    released, every file has its row and the total is exact."""
     from curation.services import receiver as receiver_mod
     from curation.services import staging
 
@@ -167,10 +168,100 @@ def test_batch_total_counts_every_staged_file_without_a_statement_per_file(recei
         datasets.append(ds)
     assert send(receiver, submission.ae_title, *datasets) == [0] * 5
     for _ in range(100):
-        if len(seen) == 4:
+        batch = IntakeBatch.objects.get()
+        if batch.closed:
             break
         time.sleep(0.05)
     batch = IntakeBatch.objects.get()
-    assert batch.staged_files.count() == 5 and batch.processed == 0  # nothing processed: only staged
-    assert seen == [1, 3, 5, 5]  # at files 1, 3 and 5, then at release
+    assert batch.closed and batch.processed == 0  # nothing processed: only staged
+    assert list(batch.staged_files.order_by("position").values_list("position", "name")) == [
+        (n, f"C-STORE #{n}") for n in range(1, 6)]
     assert batch.total == 5
+    assert seen and seen == sorted(seen) and seen[-1] == 5 and 1 < len(seen) <= 4  # a few wake-ups, the last at release
+
+
+def _hold_write_lock():
+    """Another connection that keeps the staged-file table from being written until closed:
+    SQLite's one writer lock (BEGIN IMMEDIATE), or a PostgreSQL table lock."""
+    from django.db import connection
+
+    from curation.models import StagedFile
+
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        return other
+    import psycopg
+
+    s = connection.settings_dict
+    other = psycopg.connect(dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"], host=s["HOST"] or None,
+                            port=s["PORT"] or None)
+    other.execute(f"LOCK TABLE {StagedFile._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+    return other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_c_store_is_answered_while_the_database_is_locked(receiver, monkeypatch):
+    """A C-STORE is answered once its file is durable, without waiting for the database: with the
+    staged-file table locked by another writer every file is answered with success (not after the
+    lock, nor with an error), and its row is written once the lock goes."""
+    from curation.models import StagedFile
+
+    monkeypatch.setenv("TCIA_SQLITE_TIMEOUT", "60")
+    submission = make_submission(prefix="LCK")
+    ae = AE(ae_title="SITE_SCU")
+    ae.add_requested_context(CTImageStorage)
+    ae.dimse_timeout = 5  # an answer held back by the lock would fail the send, not hang the test
+    assoc = ae.associate("127.0.0.1", receiver, ae_title=submission.ae_title)
+    assert assoc.is_established
+    datasets = []
+    for i in range(4):
+        ds = pydicom.dcmread(sample("CT_small.dcm"))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+        datasets.append(ds)
+    assert assoc.send_c_store(datasets[0]).Status == 0  # the batch exists (its row is written at the first file)
+    for _ in range(100):
+        if StagedFile.objects.count() == 1:
+            break
+        time.sleep(0.05)
+    other = _hold_write_lock()
+    try:
+        statuses = [getattr(assoc.send_c_store(ds), "Status", None) for ds in datasets[1:]]
+        assert statuses == [0, 0, 0]
+        assert StagedFile.objects.count() == 1  # the rows wait for the lock; the files are kept
+    finally:
+        other.rollback() if hasattr(other, "rollback") else None
+        other.close()
+    assoc.release()
+    [batch] = done_batches()
+    assert (batch.total, batch.processed, batch.accepted) == (4, 4, 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_received_file_its_receiver_did_not_record_is_recorded_by_the_workers(monkeypatch):
+    """A receiver killed between keeping a file and writing its row (the C-STORE was answered):
+    resume_stalled, which every worker runs at start and each minute, finds the file by its name
+    and records it at its position, once it is older than RECOVER_AFTER; the batch is then taken
+    like any other and the file is ingested once."""
+    from curation.models import StagedFile
+    from curation.services import staging
+
+    submission = make_submission(prefix="REC")
+    batch = staging.open_batch(submission=submission, source=IntakeBatch.Source.DICOM, label="C-STORE from X")
+    data = open(sample("CT_small.dcm"), "rb").read()
+    kept = staging.save_received(batch.pk, 1, data)
+    staging.record_received(batch.pk, [(1, kept, len(data))])
+    lost = staging.save_received(batch.pk, 2, open(sample("MR_small.dcm"), "rb").read())  # answered, never recorded
+    assert staging.recover_unrecorded() == 0  # too young: its receiver may still be writing its row
+    monkeypatch.setattr(staging, "RECOVER_AFTER", 0)  # as if RECOVER_AFTER seconds had passed
+    staging.resume_stalled()
+    rows = list(StagedFile.objects.filter(batch=batch).order_by("position").values_list("position", "storage_name", "name"))
+    assert rows[1] == (2, lost, "C-STORE #2") and len(rows) == 2
+    assert IntakeBatch.objects.get(pk=batch.pk).total == 2
+    assert staging.recover_unrecorded(min_age=0) == 0  # recorded once
+    IntakeBatch.objects.filter(pk=batch.pk).update(closed=True)
+    staging.process_batch(batch.pk)
+    batch.refresh_from_db()
+    assert (batch.state, batch.processed, batch.accepted) == ("done", 2, 2)
