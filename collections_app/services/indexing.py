@@ -11,6 +11,8 @@ from django.db.models import BigIntegerField, Case, F, IntegerField, Value, When
 from django.utils import timezone
 from pydicom.multival import MultiValue
 
+from curation.deid.rawvalue import get as _get
+
 from ..models import Collection, Image, Series, StoredFile, Study, Subject
 
 
@@ -36,7 +38,7 @@ def check_owner(row, attribute: str, collection: Collection):
 
 
 def _text(ds, keyword: str, limit: int) -> str:
-    value = ds.get(keyword)
+    value = _get(ds, keyword)
     if value is None or value == "":
         return ""
     if isinstance(value, (list, tuple, MultiValue)):  # several values: as DICOM writes them
@@ -45,7 +47,7 @@ def _text(ds, keyword: str, limit: int) -> str:
 
 
 def _date(ds, keyword: str):
-    value = ds.get(keyword)
+    value = _get(ds, keyword)
     if not value:
         return None
     value = str(value).strip()
@@ -56,7 +58,7 @@ def _date(ds, keyword: str):
 
 
 def _int(ds, keyword: str):
-    value = ds.get(keyword)
+    value = _get(ds, keyword)
     if value is None or value == "":
         return None
     try:
@@ -66,10 +68,21 @@ def _int(ds, keyword: str):
 
 
 def _float(value):
+    if isinstance(value, (list, tuple, MultiValue)):  # several values where one was expected: the first
+        value = value[0] if value else None
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _several(value) -> list:
+    """A multi-valued attribute's values as a list (one value: a list of one; none: empty)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return list(value)
+    return [value]
 
 
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
@@ -101,7 +114,7 @@ def _study_defaults(ds) -> dict:
 
 
 def _series_defaults(ds) -> dict:
-    pixel_spacing = ds.get("PixelSpacing")
+    pixel_spacing = _several(_get(ds, "PixelSpacing"))
     modality = _text(ds, "Modality", 16)
     return {
         "modality": modality,
@@ -115,15 +128,15 @@ def _series_defaults(ds) -> dict:
         "series_description": _text(ds, "SeriesDescription", 200),
         "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID", 64),
         "pixel_spacing_row": _float(pixel_spacing[0]) if pixel_spacing else None,
-        "slice_thickness": _float(ds.get("SliceThickness")),
+        "slice_thickness": _float(_get(ds, "SliceThickness")),
         "annotations_flag": modality in {"RTSTRUCT", "SEG", "SR", "PR"},
     }
 
 
 def _image_fields(ds, stored_file: StoredFile) -> dict:
-    position = ds.get("ImagePositionPatient")
+    position = _several(_get(ds, "ImagePositionPatient"))
     return {
-        "sop_instance_uid": str(ds.SOPInstanceUID).strip(),
+        "sop_instance_uid": str(_get(ds, "SOPInstanceUID")).strip(),
         "sop_class_uid": _text(ds, "SOPClassUID", 64),
         "instance_number": _int(ds, "InstanceNumber"),
         "acquisition_number": _int(ds, "AcquisitionNumber"),
@@ -135,13 +148,13 @@ def _image_fields(ds, stored_file: StoredFile) -> dict:
         "number_of_frames": _int(ds, "NumberOfFrames") or 1,
         "photometric_interpretation": _text(ds, "PhotometricInterpretation", 16),
         "image_position_patient": "\\".join(f"{float(v):g}" for v in position) if position else "",
-        "slice_location": _float(ds.get("SliceLocation")),
+        "slice_location": _float(_get(ds, "SliceLocation")),
     }
 
 
 def _check_required(ds) -> str:
     for keyword in REQUIRED_UIDS:
-        if not str(ds.get(keyword, "") or "").strip():
+        if not str(_get(ds, keyword, "") or "").strip():
             raise IndexError_(f"missing required attribute {keyword}")
     patient_id = _text(ds, "PatientID", 64)
     if not patient_id:
@@ -153,12 +166,12 @@ def _series_for(collection: Collection, ds, patient_id: str) -> Series:
     subject, _ = Subject.objects.get_or_create(collection=collection, patient_id=patient_id,
                                                defaults=_subject_defaults(collection, ds))
     study, _ = Study.objects.get_or_create(
-        study_instance_uid=str(ds.StudyInstanceUID).strip(),
+        study_instance_uid=str(_get(ds, "StudyInstanceUID")).strip(),
         defaults={"collection": collection, "subject": subject, **_study_defaults(ds)},
     )
     check_owner(study, "StudyInstanceUID", collection)
     series, _ = Series.objects.get_or_create(
-        series_instance_uid=str(ds.SeriesInstanceUID).strip(),
+        series_instance_uid=str(_get(ds, "SeriesInstanceUID")).strip(),
         defaults={"collection": collection, "subject": subject, "study": study, **_series_defaults(ds)},
     )
     check_owner(series, "SeriesInstanceUID", collection)
@@ -177,8 +190,8 @@ def index_dataset(*, collection: Collection, ds, stored_file: StoredFile, now=No
     """
     patient_id = _check_required(ds)
     now = now or timezone.now()
-    sop_uid = str(ds.SOPInstanceUID).strip()
-    series_uid = str(ds.SeriesInstanceUID).strip()
+    sop_uid = str(_get(ds, "SOPInstanceUID")).strip()
+    series_uid = str(_get(ds, "SeriesInstanceUID")).strip()
     with transaction.atomic():
         cached = cache.get(series_uid) if cache is not None else None
         if cached is not None:
@@ -220,7 +233,7 @@ def index_many(*, collection: Collection, entries: list, now=None, cache: dict |
     takes the files one at a time. Returns the images, in order, each with its series set."""
     now = now or timezone.now()
     cache = cache if cache is not None else {}
-    keyed = [(ds, stored, _check_required(ds), str(ds.StudyInstanceUID).strip(), str(ds.SeriesInstanceUID).strip())
+    keyed = [(ds, stored, _check_required(ds), str(_get(ds, "StudyInstanceUID")).strip(), str(_get(ds, "SeriesInstanceUID")).strip())
              for ds, stored in entries]
     with transaction.atomic():
         uncached = [k for k in keyed if k[4] not in cache]

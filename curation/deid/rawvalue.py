@@ -149,3 +149,42 @@ def value_of(ds, tag, codec):
         if v is not NOT_DECODED:
             return v
     return ds[tag].value
+
+
+_TAG_OF: dict = {}
+_NEEDS_CODEC = _SPLIT_TEXT | _SINGLE_TEXT | {"PN"}
+
+
+def get(ds, keyword: str, default=None):
+    """What `ds.get(keyword, default)` gives, for reading a few attributes of a dataset (intake's
+    checks, the image index): a raw element's value decoded from its bytes as `decode` does,
+    leaving the dataset as it is (no conversion stored back, nothing for the writer to
+    re-encode); a converted element's own value; pydicom's answer for anything `decode` leaves
+    alone. Values as `decode` returns them: IS and DS as their text, several values as a list,
+    so callers convert with int()/float() and treat a single value and a list alike."""
+    from pydicom.dataelem import DataElement, RawDataElement
+
+    tag = _TAG_OF.get(keyword)
+    if tag is None:
+        from pydicom.datadict import tag_for_keyword
+
+        tag = tag_for_keyword(keyword)
+        if tag is None:
+            return ds.get(keyword, default)
+        _TAG_OF[keyword] = tag
+    e = ds._dict.get(tag)
+    if e is None:
+        return default
+    kind = type(e)
+    if kind is DataElement:
+        return e.value
+    if kind is RawDataElement:
+        vr = e.VR
+        if vr is None:
+            vr = implicit_vr(tag)
+        if vr is not None and vr != "UN" and vr != "SQ":
+            codec = charset_of(ds._dict.get(0x00080005)) if vr in _NEEDS_CODEC else _LATIN1
+            value = decode(e, vr, codec)
+            if value is not NOT_DECODED:
+                return value
+    return ds.get(keyword, default)

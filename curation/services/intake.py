@@ -29,6 +29,7 @@ from collections_app.services.stats import refresh_collection_stats
 from collections_app.services.storage import discard_blob, store_bytes, store_many, write_blob
 from curation.deid import DeidError, read_dicom
 from curation.deid.engine import encode_dicom
+from curation.deid.rawvalue import get as raw_get
 
 from .. import hooks
 from ..models import ConflictingFile, IntakeBatch, IntakeItem, QuarantinedFile, Submission
@@ -261,7 +262,7 @@ class Intake:
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on broken input
             raise Rejected(f"not readable as DICOM: {type(exc).__name__}") from None
         _yield(self._pool)
-        missing = [k for k in REQUIRED_UIDS if not str(ds.get(k, "") or "").strip()]
+        missing = [k for k in REQUIRED_UIDS if not str(raw_get(ds, k, "") or "").strip()]
         if missing:
             raise Rejected(f"missing required attribute{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
         ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
@@ -280,7 +281,7 @@ class Intake:
         clean = encode_dicom(ds)
         _yield(self._pool)
         elements = self.collector.elements if self.collector is not None else None
-        return Prepared(ds=ds, clean=clean, sop=str(ds.SOPInstanceUID).strip(),
+        return Prepared(ds=ds, clean=clean, sop=str(raw_get(ds, "SOPInstanceUID")).strip(),
                         name=name, staged=staged, warnings=result.warnings[:20], elements=elements, data=data,
                         original=original)
 

@@ -182,3 +182,61 @@ def test_identifiers_collected_from_raw_values_are_those_of_converted_values():
             kept_raw += all(type(raw._dict[t]) is RawDataElement for t in names)
     assert compared > 30
     assert kept_raw > with_names * 0.8, f"names left raw in {kept_raw} of {with_names} files"
+
+
+def _as_text(value):
+    """What the index makes of a value: None/"" alike, several values joined, one value's text."""
+    from pydicom.multival import MultiValue
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_get_reads_every_attribute_as_pydicom_does(path):
+    """rawvalue.get (intake's checks and the image index) gives, for every top-level attribute
+    with a keyword, the text pydicom's ds.get gives, and the numbers where pydicom's are numbers."""
+    from pydicom.datadict import keyword_for_tag
+
+    from curation.deid.rawvalue import get
+
+    fast = pydicom.dcmread(path, force=True)
+    slow = pydicom.dcmread(path, force=True)
+    for tag in sorted(slow._dict):
+        keyword = keyword_for_tag(tag)
+        if not keyword or slow._dict[tag].VR == "SQ":
+            continue
+        try:
+            expected = slow.get(keyword)
+        except Exception:  # noqa: BLE001 - an element pydicom cannot convert: get must fail or fall back alike
+            continue
+        got = get(fast, keyword)
+        assert _as_text(got) == _as_text(expected), (keyword, got, expected)
+        if isinstance(expected, (int, float)) and not isinstance(expected, bool) and not isinstance(expected, str):
+            assert float(got) == float(expected), keyword
+    assert get(fast, "NoSuchKeywordAnywhere", "dflt") == "dflt"
+    assert get(fast, "PatientComments", "absent") == (slow.get("PatientComments", "absent"))
+
+
+def test_index_reads_a_single_valued_pixel_spacing_and_position():
+    """A multi-valued attribute sent with one value (a malformed file) is read as one value, not
+    as the characters of its text."""
+    from collections_app.services.indexing import _several
+    from curation.deid.rawvalue import get
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.PixelSpacing = "0.5"
+    raw = pydicom.dcmread(io.BytesIO(_bytes_of(ds)))
+    assert [float(v) for v in _several(get(raw, "PixelSpacing"))] == [0.5]
+    assert [float(v) for v in _several(get(raw, "ImagePositionPatient"))] == [float(v) for v in ds.ImagePositionPatient]
+    assert get(raw, "SOPInstanceUID") == ds.SOPInstanceUID and get(raw, "Rows") == ds.Rows
+    assert type(raw._dict[0x00080018]) is RawDataElement and type(raw._dict[0x00280010]) is RawDataElement  # left raw
+
+
+def _bytes_of(ds):
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
