@@ -751,10 +751,37 @@ def _expected_pixel_bytes(ds) -> int | None:
     subsampled YBR_FULL_422 (2 samples' worth per pixel), bit-packed 1-bit data (rounded up to a
     whole byte), every frame. The odd-length padding byte is not part of it. None when the
     attributes it needs are missing or unreadable (the file is not judged then)."""
+    fast = _expected_pixel_bytes_raw(ds)
+    if fast is not None:
+        return fast
     try:
         return int(get_expected_length(ds, unit="bytes"))
     except (AttributeError, ValueError, TypeError, KeyError):
         return None
+
+
+_PIXEL_ATTRS = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated")
+
+
+def _expected_pixel_bytes_raw(ds) -> int | None:
+    """get_expected_length's formula on the attributes as rawvalue reads them (not converted in
+    the dataset, which the writer would then re-encode); None for anything but plain positive
+    numbers and a plain frame count, which pydicom's own function then judges."""
+    from .rawvalue import get
+
+    values = [get(ds, k) for k in _PIXEL_ATTRS]
+    if not all(type(v) is int and v > 0 for v in values):
+        return None
+    rows, columns, samples, bits = values
+    frames = get(ds, "NumberOfFrames", "1")
+    if type(frames) is not str or not frames.strip().isdigit() or int(frames) == 0:
+        return None  # several values, an empty or a zero count: pydicom's rules (and warning)
+    length = rows * columns * samples * int(frames)
+    length = length // 8 + (length % 8 > 0) if bits == 1 else length * (bits // 8)
+    photometric = get(ds, "PhotometricInterpretation", "")
+    if type(photometric) is not str:
+        return None
+    return length // 3 * 2 if photometric == "YBR_FULL_422" else length
 
 
 def write_dicom(ds: Dataset, dst) -> None:

@@ -240,3 +240,36 @@ def _bytes_of(ds):
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_expected_pixel_bytes_is_pydicoms(path):
+    """The truncation check's expected Pixel Data length, read from the raw attributes, is what
+    pydicom's get_expected_length computes (every sample with the attributes it needs)."""
+    from pydicom.pixels.utils import get_expected_length
+
+    from curation.deid.engine import _expected_pixel_bytes, _expected_pixel_bytes_raw
+
+    ds = pydicom.dcmread(path, force=True)
+    try:
+        expected = int(get_expected_length(pydicom.dcmread(path, force=True), unit="bytes"))
+    except (AttributeError, ValueError, TypeError, KeyError):
+        expected = None
+    assert _expected_pixel_bytes(ds) == expected
+    fast = _expected_pixel_bytes_raw(pydicom.dcmread(path, force=True))
+    assert fast is None or fast == expected
+
+
+def test_expected_pixel_bytes_of_packed_subsampled_and_multiframe_images():
+    from pydicom.pixels.utils import get_expected_length
+
+    from curation.deid.engine import _expected_pixel_bytes_raw
+
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    for changes in ({"BitsAllocated": 1, "Rows": 5, "Columns": 3}, {"NumberOfFrames": "4"},
+                    {"PhotometricInterpretation": "YBR_FULL_422", "SamplesPerPixel": 3}):
+        ds = copy.deepcopy(base)
+        for k, v in changes.items():
+            setattr(ds, k, v)
+        raw = pydicom.dcmread(io.BytesIO(_bytes_of(ds)))
+        assert _expected_pixel_bytes_raw(raw) == get_expected_length(ds, unit="bytes"), changes
