@@ -9,8 +9,8 @@
   received files' rows a group at a time (`_Recorder`), and a file whose receiver stopped before
   recording it is recorded by the workers (`staging.recover_unrecorded`). De-identification and
   indexing happen in workers (`curation.services.staging`), so a slow or locked database (SQLite's
-  one writer is often a worker's chunk transaction) never holds a sender. One association is one batch; files are named by their
-  position ("C-STORE #12"), never by an original UID.
+  one writer is often a worker's chunk transaction) never holds a sender. One association is one
+  batch; files are named by their position ("C-STORE #12"), never by an original UID.
 * C-ECHO (Verification) is answered.
 """
 import io
@@ -116,6 +116,10 @@ class _Recorder:
                 staging.record_received(session.batch.pk, files)
                 break
             except Exception as exc:  # noqa: BLE001 - the files are kept; their rows are tried again
+                if self._batch_gone(session):
+                    logger.error("batch %s was deleted: %s received files not recorded", session.batch.pk, len(files))
+                    self._done(session, len(files))
+                    return
                 logger.error("received files of batch %s not recorded yet (%s): trying again", session.batch.pk,
                              type(exc).__name__)
                 time.sleep(delay)
@@ -126,9 +130,22 @@ class _Recorder:
                 staging.enqueue(session.batch)  # the workers start (and keep) taking the batch
             except Exception as exc:  # noqa: BLE001 - the next wake-up, release or resume_stalled queues it
                 logger.error("batch %s not queued (%s)", session.batch.pk, type(exc).__name__)
+        self._done(session, len(files))
+
+    def _done(self, session: _Session, n: int) -> None:
         with self._cond:
-            session.unrecorded -= len(files)
+            session.unrecorded -= n
             self._cond.notify_all()
+
+    @staticmethod
+    def _batch_gone(session: _Session) -> bool:
+        """True when the batch was deleted meanwhile (its rows can never be written: the other
+        sessions' rows must not wait behind them); False when that cannot be told (the database
+        is down: try again)."""
+        try:
+            return not IntakeBatch.objects.filter(pk=session.batch.pk).exists()
+        except Exception:  # noqa: BLE001
+            return False
 
 
 class Receiver:

@@ -265,3 +265,25 @@ def test_a_received_file_its_receiver_did_not_record_is_recorded_by_the_workers(
     staging.process_batch(batch.pk)
     batch.refresh_from_db()
     assert (batch.state, batch.processed, batch.accepted) == ("done", 2, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deleted_batch_does_not_hold_back_the_rows_of_other_associations():
+    """The recorder writes every association's rows on one thread: rows that can never be
+    written (their batch was deleted) are given up, and the next association's are written."""
+    from curation.models import StagedFile
+    from curation.services import staging
+    from curation.services.receiver import _Recorder, _Session
+
+    submission = make_submission(prefix="DEL")
+    recorder = _Recorder()
+    gone, live = _Session(submission, "A"), _Session(submission, "B")
+    gone.batch = staging.open_batch(submission=submission, source=IntakeBatch.Source.DICOM, label="gone")
+    live.batch = staging.open_batch(submission=submission, source=IntakeBatch.Source.DICOM, label="live")
+    data = open(sample("CT_small.dcm"), "rb").read()
+    name = staging.save_received(gone.batch.pk, 1, data)
+    IntakeBatch.objects.filter(pk=gone.batch.pk).delete()
+    recorder.put(gone, 1, name, len(data))
+    recorder.put(live, 1, staging.save_received(live.batch.pk, 1, data), len(data))
+    assert recorder.wait(gone, 10) and recorder.wait(live, 10)
+    assert list(StagedFile.objects.values_list("batch_id", "position")) == [(live.batch.pk, 1)]
