@@ -217,14 +217,14 @@ def recover_unrecorded(min_age: int | None = None) -> int:
             _dirs, names = storage.listdir(folder)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        known = set(StagedFile.objects.filter(batch_id=batch_id).values_list("storage_name", flat=True))
-        found = []
-        for name in names:
-            match = RECEIVED_NAME.match(name)
-            full = f"{folder}/{name}"
-            if match is None or full in known or storage.get_modified_time(full) > cutoff:
-                continue
-            found.append((int(match[1]), full, storage.size(full)))
+        candidates = {f"{folder}/{name}": int(match[1]) for name in names if (match := RECEIVED_NAME.match(name))}
+        known = set()  # of the files still in the folder (taken ones are gone), those a row names
+        listed = sorted(candidates)
+        for start in range(0, len(listed), RECORD_GROUP):
+            known.update(StagedFile.objects.filter(batch_id=batch_id, storage_name__in=listed[start:start + RECORD_GROUP])
+                         .values_list("storage_name", flat=True))
+        found = [(candidates[full], full, storage.size(full)) for full in listed
+                 if full not in known and storage.get_modified_time(full) <= cutoff]
         if found:
             n = record_received(batch_id, sorted(found))
             if n:
