@@ -151,40 +151,26 @@ def value_of(ds, tag, codec):
     return ds[tag].value
 
 
-_TAG_OF: dict = {}
 _NEEDS_CODEC = _SPLIT_TEXT | _SINGLE_TEXT | {"PN"}
 
 
 def get(ds, keyword: str, default=None):
     """What `ds.get(keyword, default)` gives, for reading a few attributes of a dataset (intake's
-    checks, the image index): a raw element's value decoded from its bytes as `decode` does,
-    leaving the dataset as it is (no conversion stored back, nothing for the writer to
-    re-encode); a converted element's own value; pydicom's answer for anything `decode` leaves
-    alone. Values as `decode` returns them: IS and DS as their text, several values as a list,
-    so callers convert with int()/float() and treat a single value and a list alike."""
-    from pydicom.dataelem import DataElement, RawDataElement
+    checks, the image index): `value_of` for the keyword's element (decoded from its bytes where
+    unambiguous, the dataset left raw: nothing for the writer to re-encode), a converted
+    element's own value. Values as `decode` returns them: IS and DS as their text, several values
+    as a list, so callers convert with int()/float() and treat a single value and a list alike."""
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.dataelem import DataElement
 
-    tag = _TAG_OF.get(keyword)
+    tag = tag_for_keyword(keyword)
     if tag is None:
-        from pydicom.datadict import tag_for_keyword
-
-        tag = tag_for_keyword(keyword)
-        if tag is None:
-            return ds.get(keyword, default)
-        _TAG_OF[keyword] = tag
+        return ds.get(keyword, default)
     e = ds._dict.get(tag)
     if e is None:
         return default
-    kind = type(e)
-    if kind is DataElement:
+    if type(e) is DataElement:
         return e.value
-    if kind is RawDataElement:
-        vr = e.VR
-        if vr is None:
-            vr = implicit_vr(tag)
-        if vr is not None and vr != "UN" and vr != "SQ":
-            codec = charset_of(ds._dict.get(0x00080005)) if vr in _NEEDS_CODEC else _LATIN1
-            value = decode(e, vr, codec)
-            if value is not NOT_DECODED:
-                return value
-    return ds.get(keyword, default)
+    vr = e.VR  # the character set is looked up only for the text VRs that need it
+    codec = charset_of(ds._dict.get(0x00080005)) if vr is None or vr in _NEEDS_CODEC else _LATIN1
+    return value_of(ds, tag, codec)
