@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from tcia.core import objectstore
 
 from ..models import StoredFile
+from . import blobproc
 
 CHUNK = 1024 * 1024
 
@@ -78,6 +79,62 @@ def write_blob(data: bytes) -> Digest:
             fh.write(data)
         os.replace(tmp, path)  # the same name is the same bytes: a concurrent writer's copy is as good
     return digest
+
+
+class _Written:
+    """A BlobFuture's reply as a Digest; a file the writer process could not take (it stopped)
+    is written here instead, so nothing waits on a writer that is gone."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def result(self) -> Digest:
+        try:
+            sha, md5, crc, size = self.inner.result()
+        except blobproc.WriterStopped:
+            return write_blob(self.inner.data)
+        return Digest(sha256=sha, md5=md5, crc32=crc, size=size)
+
+
+class BlobWriter:
+    """Hashes and writes blobs (write_blob) while the caller goes on; submit(data) returns a
+    future of the Digest. Into a local folder a writer process does it (blobproc: no GIL shared
+    with the caller; TCIA_BLOB_PROCESS=0 turns it off); into a bucket, or without it, a thread."""
+
+    def __init__(self):
+        from django.conf import settings
+        from django.core.files.storage import FileSystemStorage
+
+        storage = storages["archive"]
+        self._process = None
+        if getattr(settings, "TCIA_BLOB_PROCESS", True) and isinstance(storage, FileSystemStorage):
+            try:
+                self._process = blobproc.writer_for(str(storage.location))
+            except OSError:
+                self._process = None  # no child process here: the thread does it
+        self._pool = None
+
+    @property
+    def threaded(self) -> bool:
+        """True when a thread of this process does the writing (it then needs the GIL now and then)."""
+        return self._process is None
+
+    def submit(self, data: bytes):
+        if self._process is not None:
+            return _Written(self._process.submit(data))
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-blobs")
+        return self._pool.submit(write_blob, data)
+
+    def shutdown(self) -> None:
+        """Stop the thread; the process stays for the next batch (it ends with this process)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def store_many(digests: list[Digest], *, content_type: str = "application/dicom") -> dict[str, StoredFile]:

@@ -218,14 +218,15 @@ def _in(column: str, values) -> tuple[str, list]:
     return f"{column} IN ({_marks(len(values))})", list(values)
 
 
-def _new_value_params(collection_id, image_id, h, key, path, files, root):
+def _new_value_params(collection_id, image_id, h, key, path, files, series, root):
     sig, vr, text = key
     own = vr == "UI" and text.startswith(root)
     keyword, private, creator = describe_tag(sig)
     kinds = [] if own else phi_kinds(keyword, vr, text)
-    # series_count starts at 0: the (value, series) upsert that follows adds each new series
-    return [collection_id, sig[:400], vr or "UN", text[:MAX_VALUE], h, keyword[:100], private, creator[:64], files, 0, True,
-            own, bool(kinds), ",".join(kinds), image_id, path[:400], "", ""]
+    # series_count: the batch's series, whose (value, series) rows follow as plain inserts (a row
+    # that was there after all keeps its count: the conflict clause does not touch it)
+    return [collection_id, sig[:400], vr or "UN", text[:MAX_VALUE], h, keyword[:100], private, creator[:64], files, series,
+            True, own, bool(kinds), ",".join(kinds), image_id, path[:400], "", ""]
 
 
 def enqueue(*, collection_id, stored_file_id, series_id, image_id, elements, note: str = "") -> None:
@@ -320,18 +321,21 @@ def _flush_some(collection_id) -> tuple[int, bool]:
         # 1. new values, inserted with their batch counts
         root = settings.TCIA_UID_ROOT + "."
         missing = [key for key in agg if key not in ids]
+        fresh = set()  # values this batch inserted: every (value, series) row of theirs is new
         for chunk in _chunks(missing, 200):
-            rows = [_new_value_params(collection_id, agg[key][2], hashes[key], key, agg[key][1], agg[key][0], root)
-                    for key in chunk]
+            rows = [_new_value_params(collection_id, agg[key][2], hashes[key], key, agg[key][1], agg[key][0],
+                                      len(agg[key][3]), root) for key in chunk]
             rows_sql, params = _rows_source(rows, _VALUE_TYPES)
             cur.execute(f"INSERT INTO {value_t} ({', '.join(_VALUE_COLUMNS)}) {rows_sql} "
                         f"ON CONFLICT (collection_id, value_hash) DO UPDATE SET file_count = {value_t}.file_count "
                         f"+ excluded.file_count, present = %s RETURNING {_RETURNING}", [*params, True])
-            for h, vid, fc, _sc, vr, private, likely, own in cur.fetchall():
+            for h, vid, fc, sc, vr, private, likely, own in cur.fetchall():
                 key = by_hash[h]
                 ids[key] = vid
                 if fc == agg[key][0]:
                     appeared.append((vid, vr, private, likely, own, True))
+                    if sc == len(agg[key][3]):
+                        fresh.add(vid)  # (a row found there after all has its own series_count)
         # known values: file_count + n, one statement per distinct n
         by_n: dict = {}
         for key, vid in ids.items():
@@ -345,8 +349,16 @@ def _flush_some(collection_id) -> tuple[int, bool]:
                 for vid, fc, present, vr, private, likely, own in cur.fetchall():
                     if fc == n:
                         appeared.append((vid, vr, private, likely, own, present))
-        # 2. (value, series) rows
-        pairs = [(ids[key], sid, k) for key, a in agg.items() for sid, k in a[3].items()]
+        # 2. (value, series) rows: a new value's are all new (inserted, nothing to read back); a
+        # known value's are upserted, and one that is new adds 1 to its series_count
+        tail = _Tail(cur)
+        pairs, new_pairs = [], []
+        for key, a in agg.items():
+            vid = ids[key]
+            (new_pairs if vid in fresh else pairs).extend((vid, sid, k) for sid, k in a[3].items())
+        for chunk in _chunks(new_pairs):
+            rows_sql, params = _rows_source(chunk, ("bigint", "bigint", "int"))
+            tail.add(f"INSERT INTO {series_t} (value_id, series_id, files) {rows_sql}", params)
         wanted = {(vid, sid): k for vid, sid, k in pairs}
         new_series = Counter()
         for chunk in _chunks(pairs):
@@ -357,7 +369,6 @@ def _flush_some(collection_id) -> tuple[int, bool]:
             for vid, sid, files_now in cur.fetchall():
                 if files_now == wanted[(vid, sid)]:
                     new_series[vid] += 1
-        tail = _Tail(cur)
         by_s: dict = {}
         for vid, n in new_series.items():
             by_s.setdefault(n, []).append(vid)

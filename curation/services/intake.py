@@ -26,7 +26,7 @@ from django.utils import timezone
 from collections_app.models import Image
 from collections_app.services.indexing import IndexError_, check_owner, index_dataset, index_many
 from collections_app.services.stats import refresh_collection_stats
-from collections_app.services.storage import discard_blob, store_bytes, store_many, write_blob
+from collections_app.services.storage import BlobWriter, discard_blob, store_bytes, store_many
 from curation.deid import DeidError, read_dicom
 from curation.deid.engine import encode_dicom
 from curation.deid.rawvalue import get as raw_get
@@ -46,7 +46,7 @@ def _yield(pool) -> None:
     release the GIL, but after each it waits for this thread's switch interval (5 ms) to get the
     GIL back, so left alone it falls behind and the chunk waits for it at its end; three pauses
     per file (a few µs each) let it keep up: 155 → 165 files/s (bench/ingest.py, PostgreSQL)."""
-    if pool is not None:
+    if pool is not None and pool.threaded:
         time.sleep(0)
 
 
@@ -79,6 +79,9 @@ def _switching(interval: float):
     waiting for it at its end (0.83-0.96 ms per file); at 0.2 ms: 0.42-0.52, and 162-164 →
     171-190 files/s (bench/ingest.py --phases, PostgreSQL). 0.5 ms did not help; 0.1 ms cost
     more CPU than it saved. Process-wide, for the length of one chunk."""
+    if interval is None:  # no writer thread to hand the GIL to
+        yield
+        return
     old = sys.getswitchinterval()
     sys.setswitchinterval(min(old, interval))
     try:
@@ -178,7 +181,7 @@ class Intake:
         index rows, hooks, items, counters) for the new instances. A resend or a conflict is taken
         alone; if the chunk's transaction fails (another worker inserted one of its instances
         meanwhile, say), nothing of it stays and each file is taken alone."""
-        with _gc_paused(), _switching(SWITCH_INTERVAL):
+        with _gc_paused(), _switching(SWITCH_INTERVAL if self._writer().threaded else None):
             return self._take_many(files)
 
     def _take_many(self, files) -> list[IntakeItem]:
@@ -208,7 +211,7 @@ class Intake:
         except Exception as exc:  # noqa: BLE001
             items.append(self.fail(name, exc, data=data, staged=staged))
             return None
-        prepared.blob = self._writer().submit(write_blob, prepared.clean)
+        prepared.blob = self._writer().submit(prepared.clean)
         return prepared
 
     @staticmethod
@@ -244,11 +247,9 @@ class Intake:
             self._pool = None
 
     def _writer(self):
-        """One thread that hashes and writes blobs while this one de-identifies the next file."""
+        """Hashes and writes blobs while this thread de-identifies the next file (storage.BlobWriter)."""
         if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-blobs")
+            self._pool = BlobWriter()
         return self._pool
 
     def _prepare(self, data: bytes, name: str, staged) -> "Prepared":
