@@ -234,7 +234,10 @@ class Intake:
         for p in alone:
             item = self._take_prepared(p)
             items.append(item)
-            p.blob.result()  # written ahead; if the file turned out a resend in another encoding
+            try:
+                p.blob.result()  # written ahead; if the file turned out a resend in another encoding
+            except OSError:
+                continue  # the write failed: the item says the file failed, its original is kept
             if item.stored_file_id is None or item.stored_file.sha256 != p.sha:  # (or failed), no row names it
                 discard_blob(p.sha)
         return items

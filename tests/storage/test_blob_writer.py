@@ -143,3 +143,25 @@ def test_intake_with_its_writer_process_killed_mid_batch_stores_every_file(curat
         data = (local_archive / image.stored_file.storage_name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == image.stored_file.sha256
         assert hashlib.md5(data).hexdigest() == image.stored_file.md5
+
+
+@pytest.mark.parametrize("process", [True, False], ids=["writer-process", "writer-thread"])
+def test_an_archive_that_cannot_be_written_fails_the_files_and_keeps_their_originals(curator, tmp_path, process):
+    """Every blob write failing (the archive folder is a file): each file of the chunk is a failed
+    item whose original is kept for a retry, and the batch ends normally."""
+    from curation.models import IntakeItem
+
+    blocker = tmp_path / "archive"
+    blocker.write_bytes(b"")
+    with _archive("django.core.files.storage.FileSystemStorage", location=str(blocker / "inside")), \
+            override_settings(TCIA_BLOB_PROCESS=process):
+        submission = make_submission()
+        batch = start_batch(submission=submission, source="cli")
+        intake = Intake(submission, batch)
+        assert intake._writer().threaded is not process
+        files = [(sample_bytes(SOPInstanceUID=f"1.2.826.0.1.3680043.2.1125.8.{n}"), f"{n}.dcm", None) for n in range(3)]
+        items = intake.take_many(files)
+        batch = intake.finish()
+    assert [i.outcome for i in items] == [IntakeItem.Outcome.FAILED] * 3
+    assert all(i.quarantined.kept_bytes == i.quarantined.size > 0 for i in items)
+    assert (batch.failed, batch.state) == (3, "done")
