@@ -25,7 +25,7 @@ VALUE_ROW = SHOWN  # what every count of the report counts (report.value_rows)
 
 
 class PhiValue(models.Model):
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+", db_index=False)
     tag_path = models.CharField(max_length=400, help_text='Tag path with sequence items as [*], e.g. (0008,1115)[*](0020,000E).')
     vr = models.CharField(max_length=2)
     value = models.TextField(help_text="The value as text (multi-values joined by '\\'), cut at 1,024 characters.")
@@ -70,7 +70,7 @@ class PhiValue(models.Model):
 class PhiFile(models.Model):
     """Which values one stored file contributed, and to which series (exact subtraction)."""
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+", db_index=False)
     stored_file_id = models.BigIntegerField()
     series_id = models.BigIntegerField()
     value_ids = models.BinaryField(help_text="Sorted value ids, packed little-endian int64.")
@@ -84,11 +84,11 @@ class PhiPending(models.Model):
     one set of statements per few hundred files instead of per file). Written in the file's own
     transaction, so a file is never stored without its values; deleted as they are counted."""
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+", db_index=False)
     stored_file_id = models.BigIntegerField()
     series_id = models.BigIntegerField()
     image_id = models.BigIntegerField()
-    rows = models.BinaryField(help_text="zlib-compressed JSON list of [tag path, VR, value text].")
+    rows = models.BinaryField(help_text="[tag path, VR, value text] rows, marshalled (report._pack_rows).")
     note = models.CharField(max_length=300, help_text="What changed, for the sign-off's invalidation notice.")
 
     class Meta:
@@ -96,16 +96,18 @@ class PhiPending(models.Model):
 
 
 class PhiSeriesValue(models.Model):
-    value = models.ForeignKey(PhiValue, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    value = models.ForeignKey(PhiValue, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
     series_id = models.BigIntegerField()
     files = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["series_id", "value"], name="phiseriesvalue_unique")]
+        # (value, series): also the index of every lookup by value (which series hold it); one
+        # index fewer for each row intake inserts
+        constraints = [models.UniqueConstraint(fields=["value", "series_id"], name="phiseriesvalue_value_series")]
 
 
 class PhiFacet(models.Model):
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+", db_index=False)
     vr = models.CharField(max_length=2)
     is_private = models.BooleanField()
     likely_phi = models.BooleanField()
@@ -222,7 +224,7 @@ class DeidObservation(models.Model):
     (keyed hashes of the original identifiers and UIDs, expected dates), never original values.
     One row per image, updated when a correction rewrites the file."""
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+", db_index=False)
     image_id = models.BigIntegerField()
     stored_file_id = models.BigIntegerField(help_text="The file these results are for.")
     subject_id = models.CharField(max_length=64, blank=True, help_text="Subject the engine mapped the file to.")

@@ -9,6 +9,7 @@ import gc
 import hashlib
 from dataclasses import dataclass
 import json
+import marshal
 import re
 import zlib
 from array import array
@@ -229,6 +230,25 @@ def _new_value_params(collection_id, image_id, h, key, path, files, series, root
             True, own, bool(kinds), ",".join(kinds), image_id, path[:400], "", ""]
 
 
+ROWS_MARSHAL = b"M"
+
+
+def _pack_rows(texts) -> bytes:
+    """A pending file's [tag path, VR, text] rows as stored: marshal (a format tag, then
+    marshal.dumps, version 4). A tenth of JSON + zlib's cost both ways (~0.15 ms a file, 5-6 KB
+    uncompressed; the rows live until the next flush). Only this module writes these rows and
+    only it reads them back, from our own database."""
+    return ROWS_MARSHAL + marshal.dumps(texts, 4)
+
+
+def _unpack_rows(payload) -> list:
+    """The rows _pack_rows stored, or zlib-compressed JSON (what pending rows held before)."""
+    data = bytes(payload)
+    if data[:1] == ROWS_MARSHAL:
+        return marshal.loads(data[1:])
+    return json.loads(zlib.decompress(data))
+
+
 def enqueue(*, collection_id, stored_file_id, series_id, image_id, elements, note: str = "") -> None:
     """Keep a received file's values for the next flush: one INSERT, in the caller's transaction."""
     enqueue_many(collection_id, [(stored_file_id, series_id, image_id, elements, note)])
@@ -240,7 +260,7 @@ def enqueue_many(collection_id, files) -> None:
     if not files:
         return
     rows = [[collection_id, stored_file_id, series_id, image_id,
-             zlib.compress(json.dumps(_texts(elements), separators=(",", ":")).encode(), 1), note[:300]]
+             _pack_rows(_texts(elements)), note[:300]]
             for stored_file_id, series_id, image_id, elements, note in files]
     table = PhiPending._meta.db_table
     with connection.cursor() as cur:
@@ -417,7 +437,7 @@ def _aggregate(pending, done):
                 continue
             done.add(stored_file_id)
             keys = {}
-            for path, vr, text in json.loads(zlib.decompress(bytes(payload))):
+            for path, vr, text in _unpack_rows(payload):
                 key = (_signature(path), vr, text)
                 if key in keys:
                     continue  # a value counts once per file

@@ -286,3 +286,23 @@ def test_a_file_rolled_back_with_its_transaction_leaves_nothing_pending(two_seri
     assert not PhiPending.objects.filter(collection=c).exists()
     assert not PhiValue.objects.filter(collection=c, value="never stored").exists()
     assert_exact(c)
+
+
+def test_a_pending_row_in_the_earlier_format_is_still_counted(two_series):
+    """Pending rows written before the marshal format (zlib-compressed JSON) are counted like
+    today's, and a value with characters JSON escapes comes back as it went in."""
+    import json
+    import zlib
+
+    from curation.phi.models import PhiPending
+
+    c = two_series.collection
+    image = Image.objects.filter(series__collection=c).first()
+    report.enqueue(collection_id=c.pk, stored_file_id=10**9, series_id=image.series_id, image_id=image.pk,
+                   elements=[("(0008,103E)", "LO", 'new "format" \\ é')])
+    old = [["(0008,1030)", "LO", "old format"]]
+    PhiPending.objects.create(collection=c, stored_file_id=10**9 + 1, series_id=image.series_id, image_id=image.pk,
+                              rows=zlib.compress(json.dumps(old).encode(), 1), note="an earlier file")
+    report.flush(c.pk)
+    assert value(c, "(0008,103E)", 'new "format" \\ é').get().file_count == 1
+    assert value(c, "(0008,1030)", "old format").get().file_count == 1
