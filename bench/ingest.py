@@ -72,6 +72,10 @@ def main():
     parser.add_argument("--hook-times", action="store_true", help="report the time spent inside each hook during (c)")
     parser.add_argument("--phases", action="store_true",
                         help="report the wall time (c) spends in each step of intake, ms per file")
+    parser.add_argument("--rounds", type=int, default=3, metavar="R",
+                        help="(o) and (c) measured R times, alternating (a new Orthanc and a new collection each"
+                             " round): c/o is the median of the rounds' ratios, less exposed to a machine whose"
+                             " speed drifts (default 3; the first round is the one the other figures describe)")
     parser.add_argument("--alternate", type=int, default=0, metavar="R",
                         help="then R rounds each of (c) without hooks, with a no-op hook and with the hooks, alternating")
     parser.add_argument("--sql", action="store_true",
@@ -177,10 +181,34 @@ def main():
                 stats.print_stats(args.profile)
                 if os.environ.get("BENCH_PROFILE_CALLEES"):  # e.g. BENCH_PROFILE_CALLEES=_flush_some
                     stats.sort_stats("cumulative").print_callees(os.environ["BENCH_PROFILE_CALLEES"])
+                if os.environ.get("BENCH_PROFILE_CALLERS"):  # e.g. BENCH_PROFILE_CALLERS="tag.py:173"
+                    stats.sort_stats("cumulative").print_callers(os.environ["BENCH_PROFILE_CALLERS"])
             if before is not None:
                 server_cpu = backend_cpu(connection) - before
         assert Image.objects.filter(collection=collection_c).count() == len(blobs)
         hook_time = dict(hook_time)  # (c) only: the rounds below run the same (timed) hooks again
+        rounds = []  # (Orthanc wall or None, (a) wall, (c) wall) of each round
+        rounds.append((results[orthanc_label][0] if orthanc_label else None, results["(a) pydicom read+write"][0],
+                       results["(c) full ingest"][0]))
+        for r in range(2, args.rounds + 1):
+            o_wall = None
+            if orthanc_label:
+                with orthanc_peer.Orthanc() as peer:
+                    o_wall = timed(lambda item: peer.store(item[1]), blobs)[0]
+                    assert peer.count() == len(blobs)
+            a_wall = timed(plain, blobs)[0]
+            coll = Collection.objects.create(slug=f"bench-r{r}", title=f"Bench R{r}", short_name=f"BenchR{r}",
+                                             subject_prefix=f"BENCHR{r}")
+            sub = create_submission(collection=coll)
+            taker = Intake(sub, start_batch(submission=sub, source=IntakeBatch.Source.CLI))
+
+            def round_chunk(chunk, taker=taker):
+                taken = taker.take_many([(data, name, None) for name, data in chunk])
+                assert all(t.outcome == "accepted" for t in taken), [(t.outcome, t.reason) for t in taken][:3]
+
+            c_wall = timed(round_chunk, chunks, taker.finish)[0]
+            assert Image.objects.filter(collection=coll).count() == len(blobs)
+            rounds.append((o_wall, a_wall, c_wall))
         if args.alternate:
             alternate = alternate_rounds(args.alternate, blobs, list(hooks._INGEST_HOOKS))
         vendor = connection.vendor
@@ -204,6 +232,18 @@ def main():
         o = results[orthanc_label]
         print(f"full ingest vs Orthanc (files/s, wall): c/o = {o[0] / c[0]:.2f}   (Orthanc vs plain: o/a = {a[0] / o[0]:.2f};"
               " Orthanc's CPU is in its own process, so files/CPU-s above counts only our client for (o))")
+
+    if len(rounds) > 1:
+        n = len(blobs)
+        print(f"(o), (a) and (c) in {len(rounds)} alternating rounds, files/s: " + "; ".join(
+            (f"o {n / ow:.1f} " if ow else "") + f"a {n / aw:.1f} c {n / cw:.1f}" for ow, aw, cw in rounds))
+    if rounds and rounds[0][0] is not None:
+        ratios = sorted(ow / cw for ow, _aw, cw in rounds)
+        print(f"goal c/o >= 1.0 (full ingest on PostgreSQL vs Orthanc), on {vendor}: c/o = {ratios[len(ratios) // 2]:.2f}"
+              f", the median of {len(ratios)} round(s) ({', '.join(f'{r:.2f}' for r in ratios)})")
+    ratios = sorted(aw / cw for _ow, aw, cw in rounds)
+    print(f"goal c/a >= 0.6 (full ingest on SQLite vs plain read+write), on {vendor}: c/a = {ratios[len(ratios) // 2]:.2f}"
+          f", the median of {len(ratios)} round(s) ({', '.join(f'{r:.2f}' for r in ratios)})")
     if args.hook_times:
         print("time inside each hook during (c), ms per file: "
               + ", ".join(f"{name} {t / len(blobs) * 1000:.2f}" for name, t in hook_time.items()))
