@@ -259,6 +259,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("TCIA_MAX_FILES_PER_REQUEST", 
 # A worker holds a batch under a lease it renews; another takes over when it expires (or at once
 # when the holder was a process of this machine that died).
 TCIA_INTAKE_LEASE_SECONDS = int(os.environ.get("TCIA_INTAKE_LEASE_SECONDS", "120"))
+# Intake hashes and writes each clean file into a local archive folder in a helper process of its
+# own (collections_app/services/blobproc.py: no GIL shared with the de-identifying thread); 0: a
+# thread of the intake process does it (as it always does for a bucket).
+TCIA_BLOB_PROCESS = env_bool("TCIA_BLOB_PROCESS", True)
 # Files a worker claims and writes in one transaction (a crash loses at most these, retried).
 TCIA_INTAKE_CHUNK_FILES = int(os.environ.get("TCIA_INTAKE_CHUNK_FILES", "200"))
 TCIA_DEMO = env_bool("TCIA_DEMO", DEBUG)

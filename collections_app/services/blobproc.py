@@ -244,9 +244,9 @@ KEEP = 2  # writers kept for folders used lately (a process has one archive; tes
 
 def writer_for(root: str) -> ProcessWriter | None:
     """The process-wide writer for a folder (started on first use, one per process: a forked
-    worker starts its own), or None where there are no pipes to select on."""
-    if os.name != "posix":
-        return None
+    worker starts its own), or None where there is no Python interpreter to start it with."""
+    if os.name != "posix" or "python" not in os.path.basename(sys.executable or "").lower():
+        return None  # no pipes to select on, or embedded in a server binary that is not Python
     key = (os.getpid(), root)
     with _WRITERS_LOCK:
         writer = _WRITERS.pop(key, None)

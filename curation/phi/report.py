@@ -238,7 +238,12 @@ def _pack_rows(texts) -> bytes:
     marshal.dumps, version 4). A tenth of JSON + zlib's cost both ways (~0.15 ms a file, 5-6 KB
     uncompressed; the rows live until the next flush). Only this module writes these rows and
     only it reads them back, from our own database."""
-    return ROWS_MARSHAL + marshal.dumps(texts, 4)
+    return ROWS_MARSHAL + marshal.dumps([(_plain(path), _plain(vr), _plain(text)) for path, vr, text in texts], 4)
+
+
+def _plain(text):
+    """A str subclass (pydicom's VR enum, say, which marshal refuses) as the str it holds."""
+    return text if type(text) is str or text is None else str.__str__(text)
 
 
 def _unpack_rows(payload) -> list:

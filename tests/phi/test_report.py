@@ -290,7 +290,8 @@ def test_a_file_rolled_back_with_its_transaction_leaves_nothing_pending(two_seri
 
 def test_a_pending_row_in_the_earlier_format_is_still_counted(two_series):
     """Pending rows written before the marshal format (zlib-compressed JSON) are counted like
-    today's, and a value with characters JSON escapes comes back as it went in."""
+    today's; a value with characters JSON escapes comes back as it went in, and a VR given as
+    pydicom's VR enum is stored as its text."""
     import json
     import zlib
 
@@ -298,11 +299,14 @@ def test_a_pending_row_in_the_earlier_format_is_still_counted(two_series):
 
     c = two_series.collection
     image = Image.objects.filter(series__collection=c).first()
+    from pydicom.valuerep import VR
+
     report.enqueue(collection_id=c.pk, stored_file_id=10**9, series_id=image.series_id, image_id=image.pk,
-                   elements=[("(0008,103E)", "LO", 'new "format" \\ é')])
+                   elements=[("(0008,103E)", VR.LO, 'new "format" \\ é')])  # pydicom's VR: a str subclass
     old = [["(0008,1030)", "LO", "old format"]]
     PhiPending.objects.create(collection=c, stored_file_id=10**9 + 1, series_id=image.series_id, image_id=image.pk,
                               rows=zlib.compress(json.dumps(old).encode(), 1), note="an earlier file")
     report.flush(c.pk)
-    assert value(c, "(0008,103E)", 'new "format" \\ é').get().file_count == 1
+    new = value(c, "(0008,103E)", 'new "format" \\ é').get()
+    assert (new.file_count, new.vr) == (1, "LO")
     assert value(c, "(0008,1030)", "old format").get().file_count == 1
