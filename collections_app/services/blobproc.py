@@ -55,21 +55,32 @@ def _read_exactly(stream, n: int):
     return buf
 
 
-def _write_one(root: str, data, made: set) -> str:
-    sha = hashlib.sha256(data).hexdigest()
-    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    crc = zlib.crc32(data) & 0xFFFFFFFF
-    path = os.path.join(root, storage_name_for(sha))
-    if not os.path.exists(path):
-        folder = os.path.dirname(path)
-        if folder not in made:
-            os.makedirs(folder, exist_ok=True)
+def digests(data) -> tuple[str, str, int, int]:
+    """(sha256, md5, crc32, size) of the bytes: what a StoredFile row records (storage.digest_bytes)."""
+    return (hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            zlib.crc32(data) & 0xFFFFFFFF, len(data))
+
+
+def put_file(path: str, data, made: set | None = None) -> None:
+    """The bytes at `path` unless a file is there (the same name is the same bytes): a temporary
+    file renamed into place, so no reader sees half a file. `made`: folders known to exist."""
+    if os.path.exists(path):
+        return
+    folder = os.path.dirname(path)
+    if made is None or folder not in made:
+        os.makedirs(folder, exist_ok=True)
+        if made is not None:
             made.add(folder)
-        tmp = f"{path}.{os.getpid()}.part"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    return f"{sha} {md5} {crc} {len(data)}\n"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)  # a concurrent writer's copy is as good
+
+
+def _write_one(root: str, data, made: set) -> str:
+    sha, md5, crc, size = digests(data)
+    put_file(os.path.join(root, storage_name_for(sha)), data, made)
+    return f"{sha} {md5} {crc} {size}\n"
 
 
 def child_main(root: str) -> int:

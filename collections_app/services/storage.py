@@ -1,8 +1,4 @@
 """Writing immutable, content-addressed files into the archive storage."""
-import hashlib
-import os
-import threading
-import zlib
 from dataclasses import dataclass
 
 from django.core.files.storage import storages
@@ -25,16 +21,10 @@ class Digest:
 
 
 def digest_bytes(data: bytes) -> Digest:
-    return Digest(
-        sha256=hashlib.sha256(data).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        crc32=zlib.crc32(data) & 0xFFFFFFFF,
-        size=len(data),
-    )
+    return Digest(*blobproc.digests(data))
 
 
-def storage_name_for(sha256: str) -> str:
-    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+storage_name_for = blobproc.storage_name_for  # "ab/cd/abcd…": one definition, the writer process's too
 
 
 def store_bytes(data: bytes, *, content_type: str = "application/dicom") -> StoredFile:
@@ -72,12 +62,8 @@ def write_blob(data: bytes) -> Digest:
     path = objectstore.local_path(storage, name)
     if path is None:  # a bucket: one conditional PUT
         objectstore.save_once(storage, name, data, content_type="application/dicom")
-    elif not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)  # the same name is the same bytes: a concurrent writer's copy is as good
+    else:
+        blobproc.put_file(path, data)
     return digest
 
 

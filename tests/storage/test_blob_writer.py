@@ -31,7 +31,8 @@ def test_the_process_writes_what_write_blob_would(tmp_path):
             sha, md5, crc, size = future.result()
             want = digest_bytes(data)
             assert (sha, md5, crc, size) == (want.sha256, want.md5, want.crc32, want.size)
-            assert crc == zlib.crc32(data) & 0xFFFFFFFF
+            assert (sha, md5, crc, size) == (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(),
+                                             zlib.crc32(data) & 0xFFFFFFFF, len(data))
             assert (tmp_path / storage_name_for(sha)).read_bytes() == data
         assert not list(tmp_path.rglob("*.part"))
         again = writer.submit(blobs[2]).result()  # the same bytes again: the same name, one file
