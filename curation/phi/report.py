@@ -117,13 +117,20 @@ def _signature(path: str) -> str:
     return sig
 
 
+def _plain(text):
+    """A str subclass (pydicom's VR enum, say, which marshal refuses) as the str it holds."""
+    return text if text is None else str.__str__(text)
+
+
 def _texts(elements) -> list:
     """[tag path, VR, value text] for a file's reportable elements: what PhiPending stores."""
     out = []
     for path, vr, value in elements:
         if value is None or path in SKIP:
             continue
-        out.append((path, vr, value if type(value) is str else value_text(value)))
+        text = value if type(value) is str else value_text(value)
+        out.append((path if type(path) is str else _plain(path), vr if type(vr) is str else _plain(vr),
+                    text if type(text) is str else _plain(text)))
     return out
 
 
@@ -238,12 +245,7 @@ def _pack_rows(texts) -> bytes:
     marshal.dumps, version 4). A tenth of JSON + zlib's cost both ways (~0.15 ms a file, 5-6 KB
     uncompressed; the rows live until the next flush). Only this module writes these rows and
     only it reads them back, from our own database."""
-    return ROWS_MARSHAL + marshal.dumps([(_plain(path), _plain(vr), _plain(text)) for path, vr, text in texts], 4)
-
-
-def _plain(text):
-    """A str subclass (pydicom's VR enum, say, which marshal refuses) as the str it holds."""
-    return text if type(text) is str or text is None else str.__str__(text)
+    return ROWS_MARSHAL + marshal.dumps(texts, 4)
 
 
 def _unpack_rows(payload) -> list:
