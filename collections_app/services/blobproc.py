@@ -137,8 +137,6 @@ class ProcessWriter:
     and stops the other) and at result(). Safe to share between threads (one lock)."""
 
     def __init__(self, root: str):
-        self.root = root
-        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._pending: deque = deque()
         self._buf = b""

@@ -304,7 +304,8 @@ def _flush_some(collection_id) -> tuple[int, bool]:
 
     1. look up the batch's distinct values; insert the new ones (file_count = their files in the
        batch); add the batch's file counts to the known ones, grouped by count;
-    2. (value, series) rows: upsert files + n; a row that is new adds 1 to the value's series_count;
+    2. (value, series) rows: a new value's inserted (its series_count came with it); a known value's
+       upserted, files + n, and a row that is new adds 1 to the value's series_count;
     3. values that were absent and are back: present again; facets for every value that appeared;
     4. one PhiFile row per file (for exact subtraction later); the pending rows go; one
        generation bump for the sign-off.
