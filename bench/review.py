@@ -216,7 +216,7 @@ def main():
     print(f"1. submission: {images} images through intake in {intake_s:.1f} s ({images / intake_s:.0f} files/s)")
     print(f"   image classes: {n_classes} (layout makes {expected_classes}); review queue entries: {len(q)}; "
           f"entries per class: max {per_class} (goal <= 1)")
-    print(f"   tasks the review hook queued: {len(queued)} (one per series per chunk); "
+    print(f"   tasks the review hook queued: {len(queued)} (at the batch's end: one per 64 due classes); "
           f"class renders asked: {len(class_tasks)} for {len(set(class_tasks))} classes")
     first = order[:3]
     print(f"   queue head (likely text, images): {first} … tail {order[-2:]}")

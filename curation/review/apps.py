@@ -8,11 +8,12 @@ class ReviewConfig(AppConfig):
     verbose_name = "Visual review"
 
     def ready(self):
-        from curation.hooks import register_ingest_hook
+        from curation.hooks import register_batch_end_hook, register_ingest_hook
 
-        from .hooks import on_ingest, on_ingest_many
+        from .hooks import on_batch_end, on_ingest, on_ingest_many
 
         register_ingest_hook(on_ingest, many=on_ingest_many)
+        register_batch_end_hook(on_batch_end)
         from curation.cockpit import register_events, register_step
 
         from .cockpit import review_events, review_step

@@ -1,18 +1,25 @@
-"""The intake hook: a review row per series, each new image in its equivalence class, then a
-task for each chunk intake takes (per file for corrections; one per 64 classes when a chunk
-touches more) that OCRs the images likely to carry text and renders the montage of each class
-touched.
+"""The intake hook: a review row per series, each new image in its equivalence class; the
+rendering (OCR of the images likely to carry text, the montage of each class) is queued once the
+batch is done, so it never competes with intake for the machine, and each class is rendered once
+per batch however many chunks fed it (a chunk's task re-read every image the class had so far).
+A long batch queues what is due every RENDER_EVERY seconds too, so the queue fills as it goes. A
+corrected file (one at a time, new bytes) queues its class at once.
+
+What is due is in the database, not in a task: a class whose image_count differs from the count
+its montage was rendered from (rendered_count), an image with needs_ocr set. queue_due finds
+them for a collection; a crash between a chunk and the batch's end loses nothing.
 
 Nothing is rendered here. Per chunk it costs a constant number of statements (see
-assign_classes), and one queue insert per task: with django-q's ORM broker on our own
-database the task rows are inserted inside the file's transaction (they commit, or vanish, with
-the file, and django-q does not reconnect to the database per task as it does outside a
-transaction); with any other broker, or synchronous tasks, they are enqueued after the commit.
+assign_classes). Tasks are enqueued with django-q's ORM broker on our own database inside the
+current transaction (they commit, or vanish, with it, and django-q does not reconnect to the
+database per task as it does outside a transaction); with any other broker, or synchronous
+tasks, after the commit.
 """
+import time
 from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -24,7 +31,10 @@ from .models import ClassMember, ImageClass, SeriesReview
 TAGS = {"(0028,0301)": "burned_in_annotation", "(0008,0008)": "image_type", "(0008,0064)": "conversion_type"}
 
 _broker = None
-TASK_CLASSES = 64  # montages per review task: a chunk spread over many series still queues few tasks
+TASK_CLASSES = 64  # montages per review task
+TASK_OCR = 16  # images OCRed per review task (tesseract: ~0.1-0.5 s each)
+RENDER_EVERY = 60  # seconds: while a collection's intake goes on, what is due is queued this often
+_runs: dict = {}  # collection id -> [monotonic time of the last queue (or of the run's start), of the last chunk]
 
 
 def _signals(elements) -> dict:
@@ -96,7 +106,8 @@ def assign_classes(items, likely=frozenset()) -> list[tuple[int, int]]:
     ids = {(sid, key): pk for pk, sid, key in ImageClass.objects.filter(
         series_id__in={sid for sid, _, _ in groups}, key__in={g.key for _, _, g in groups}).values_list("pk", "series_id", "key")}
     ClassMember.objects.bulk_create(
-        [ClassMember(image_id=image_id, image_class_id=ids[(sid, g.key)]) for sid, _, g in groups for image_id in g.image_ids],
+        [ClassMember(image_id=image_id, image_class_id=ids[(sid, g.key)], needs_ocr=image_id in likely)
+         for sid, _, g in groups for image_id in g.image_ids],
         ignore_conflicts=True)
     # counted, not incremented, so an image already in its class is never counted twice; one
     # UPDATE for every class of the chunk, one more for those now likely to carry text
@@ -133,9 +144,9 @@ def on_ingest(*, submission, image, elements, replaced_file=None, dataset=None, 
 
 def on_ingest_many(*, submission, entries):
     """A chunk of new files: the review rows of its series in one INSERT, its images in their
-    classes (assign_classes), and one task (per TASK_CLASSES classes) that OCRs the images likely
-    to carry text and renders the montage of each class the chunk touched. Thumbnails are
-    rendered on demand."""
+    classes (assign_classes, which marks those likely to carry text for OCR). Their rendering is
+    queued at the batch's end (on_batch_end), or while it goes on every RENDER_EVERY seconds.
+    Thumbnails are rendered on demand."""
     by_series: dict = {}
     likely = set()
     for entry in entries:
@@ -153,10 +164,41 @@ def on_ingest_many(*, submission, entries):
         SeriesReview.objects.filter(series_id__in=flagged, likely_text=False).update(likely_text=True)
     sources = [(e.image, classes.signature_from_elements(e.elements) if e.elements is not None else e.dataset)
                for e in entries]
-    class_ids = sorted({class_id for _series, class_id in assign_classes(sources, likely)})
-    ocr_ids = [pk for row in by_series.values() for pk in row["ocr"]]
-    # one task per TASK_CLASSES classes the chunk touched (a chunk usually holds one or a few
-    # series: one task), the OCR of its likely images with the first
-    for start in range(0, max(len(class_ids), 1), TASK_CLASSES):
-        _enqueue("curation.review.tasks.review_chunk", class_ids[start:start + TASK_CLASSES],
-                 ocr_ids if start == 0 else [])
+    assign_classes(sources, likely)
+    _render_later(submission.collection_id)
+
+
+def on_batch_end(*, submission, **_):
+    """The batch is done: queue its collection's due rendering."""
+    _runs.pop(submission.collection_id, None)
+    queue_due(submission.collection_id)
+
+
+def _render_later(collection_id: int) -> None:
+    """Queue what is due once the collection's intake (here, in this process) has gone on for
+    RENDER_EVERY seconds since its start or the last queue; a pause of as long starts a new run."""
+    now = time.monotonic()
+    run = _runs.get(collection_id)
+    if run is None or now - run[1] > RENDER_EVERY:
+        _runs[collection_id] = [now, now]
+        return
+    run[1] = now
+    if now - run[0] >= RENDER_EVERY:
+        run[0] = now
+        queue_due(collection_id)
+
+
+def queue_due(collection_id: int) -> int:
+    """Queue review tasks for the collection's due work: the OCR of images likely to carry text
+    not OCRed yet (first: the queue's order depends on it), the montage of every class with
+    images it was not rendered from. Two queries; one task per TASK_CLASSES classes or TASK_OCR
+    images. Returns tasks queued. Safe to call twice: a task finds done work done."""
+    ocr_ids = list(ClassMember.objects.filter(needs_ocr=True, image_class__collection_id=collection_id)
+                   .order_by("image_id").values_list("image_id", flat=True))
+    class_ids = list(ImageClass.objects.filter(collection_id=collection_id).exclude(rendered_count=F("image_count"))
+                     .order_by("pk").values_list("pk", flat=True))
+    tasks = max(-(-len(class_ids) // TASK_CLASSES), -(-len(ocr_ids) // TASK_OCR))
+    for n in range(tasks):
+        _enqueue("curation.review.tasks.review_chunk", class_ids[n * TASK_CLASSES:(n + 1) * TASK_CLASSES],
+                 ocr_ids[n * TASK_OCR:(n + 1) * TASK_OCR])
+    return tasks

@@ -113,6 +113,8 @@ class ImageClass(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     montage_key = models.CharField(max_length=24, blank=True, help_text="Digest of the member files last rendered.")
     montage_error = models.CharField(max_length=300, blank=True)
+    rendered_count = models.PositiveIntegerField(
+        default=0, help_text="Images the montage was last rendered from: while it differs from image_count a render is due.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -135,6 +137,10 @@ class ClassMember(models.Model):
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="review_class")
     image_class = models.ForeignKey(ImageClass, on_delete=models.CASCADE, related_name="members")
+    needs_ocr = models.BooleanField(default=False, help_text="Likely to carry burned-in text and not OCRed yet.")
+
+    class Meta:
+        indexes = [models.Index(fields=["image_class"], condition=models.Q(needs_ocr=True), name="review_member_ocr_due")]
 
     def __str__(self):
         return f"image {self.image_id} in class {self.image_class_id}"

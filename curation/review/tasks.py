@@ -10,7 +10,7 @@ from collections_app.models import Image
 from curation.dicom import ocr, render
 
 from . import derived
-from .models import ImageClass, SeriesReview, TextDetection
+from .models import ClassMember, ImageClass, SeriesReview, TextDetection
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,12 @@ def render_images(image_ids: list, ocr_ids: list = ()) -> int:
 
 
 def review_chunk(class_ids: list, ocr_ids: list = ()) -> int:
-    """What intake queues per series per chunk: OCR of the images likely to carry text (so the
-    queue order knows where text is), then the montage of each class the chunk touched.
-    Returns montages rendered."""
+    """What intake queues (hooks.queue_due): OCR of the images likely to carry text (so the
+    queue order knows where text is), then the montage of each class. Returns montages rendered."""
     for pk in ocr_ids:
         detect_text(pk)
+    if ocr_ids:
+        ClassMember.objects.filter(image_id__in=ocr_ids, needs_ocr=True).update(needs_ocr=False)
     return sum(1 for pk in class_ids if render_class(pk))
 
 
@@ -61,10 +62,12 @@ def render_class(class_id: int) -> bool:
         _data, key, unusable = derived.montage(stored)
     except render.RenderError as exc:
         logger.info("montage of class %s: %s", class_id, exc)
-        ImageClass.objects.filter(pk=class_id).update(montage_key="", montage_error=str(exc)[:300])
+        ImageClass.objects.filter(pk=class_id).update(montage_key="", montage_error=str(exc)[:300],
+                                                      rendered_count=len(stored))
         return False
     error = f"{unusable} of {len(stored)} images could not be read or differ in size" if unusable else ""
-    ImageClass.objects.filter(pk=class_id).update(montage_key=key, montage_error=error)
+    # the images read, not image_count now: one that joined meanwhile leaves the class due
+    ImageClass.objects.filter(pk=class_id).update(montage_key=key, montage_error=error, rendered_count=len(stored))
     return True
 
 

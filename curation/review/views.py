@@ -212,7 +212,7 @@ def assign(request, pk):
 
 @curator_required
 def montage(request, pk):
-    """The class montage (rendered by the intake task; here on demand when missing)."""
+    """The class montage (rendered by the task queued at the batch's end; here on demand when missing)."""
     cls = get_object_or_404(ImageClass, pk=pk)
     stored = list(StoredFile.objects.filter(images__review_class__image_class=cls))
     if not stored:
@@ -224,8 +224,8 @@ def montage(request, pk):
             data, key, _ = derived.montage(stored)
         except dicom_render.RenderError as exc:
             return _unreadable(str(exc))
-        if key != cls.montage_key:
-            ImageClass.objects.filter(pk=cls.pk).update(montage_key=key)
+        if key != cls.montage_key or cls.rendered_count != len(stored):
+            ImageClass.objects.filter(pk=cls.pk).update(montage_key=key, rendered_count=len(stored))
         response = HttpResponse(data, content_type="image/jpeg")
     response["Cache-Control"] = "private, no-cache"  # the class may gain images; the name is per member set
     return response
