@@ -85,6 +85,18 @@ def machine_busy() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+TASKS = '''
+from collections import defaultdict
+from django_q.models import Task
+spent = defaultdict(lambda: [0, 0.0])
+for func, started, stopped in Task.objects.values_list("func", "started", "stopped"):
+    spent[func][0] += 1
+    spent[func][1] += (stopped - started).total_seconds()
+for func, (count, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
+    print(f"      {func}: {count}, {seconds:.1f} s")
+'''
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=1000)
@@ -126,6 +138,15 @@ def main():
             procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
                                           stderr=log, start_new_session=True))
         time.sleep(4)  # up
+        if not args.receiver_only:
+            # what (i) queued (its review tasks: OCR, montages) is not (r)'s work: the workers finish
+            # it before (r) starts
+            t_drain = time.perf_counter()
+            while int(portal.shell("from django_q.models import OrmQ; print(OrmQ.objects.count())")):
+                time.sleep(0.5)
+            print(f"(i)'s queued tasks done by the workers in {time.perf_counter() - t_drain:.1f} s before (r)",
+                  flush=True)
+            portal.manage("shell", "-c", "from django_q.models import Task; Task.objects.all().delete()")
         busy0, split0 = machine_busy(), cpu_split(procs)
         t0 = time.perf_counter()
         subprocess.run(["storescu", "-aet", "BENCH", "-aec", ae, "+sd", "+r", "127.0.0.1", str(port), str(folder)],
@@ -146,6 +167,7 @@ def main():
         received = time.perf_counter() - t0
         busy, split = machine_busy() - busy0, cpu_split(procs, split0)
         assert int(processed) == args.n, processed
+        tasks = portal.manage("shell", "-c", TASKS).stdout.strip()
     finally:
         for p in procs:
             try:
@@ -165,6 +187,7 @@ def main():
     print(f"    the machine's CPUs were busy {busy / (received * os.cpu_count()) * 100:.0f} % of (r)'s wall time "
           f"({busy / n * 1000:.1f} CPU-ms per file: sender, receiver, workers, database)")
     print("    CPU-ms per file by process: " + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in split.items()))
+    print("    tasks the workers finished by then (function: count, seconds in them):\n" + tasks)
     print(f"ratio r/i = {ingest / received:.2f}  (goal >= 0.8)")
 
 
