@@ -19,8 +19,10 @@ class BenchPortal:
     def __init__(self, prefix: str, **extra_env):
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
         self.env = dict(os.environ)
-        self.env.update({"DJANGO_SETTINGS_MODULE": "tcia.settings", "DJANGO_DEBUG": "1", "TCIA_DEMO": "0",
-                         "DJANGO_SECRET_KEY": "bench-portal-secret", "TCIA_VAR_DIR": str(self.tmp),
+        self.env.update({"DJANGO_SETTINGS_MODULE": "tcia.settings", "DJANGO_DEBUG": "0", "TCIA_DEMO": "0",
+                         # DEBUG off, as in production: with it on every statement is formatted and kept
+                         # (Django's debug cursor), several ms per file on the receiver's and workers' paths
+                         "DJANGO_SECRET_KEY": "bench-portal-secret-" + "x" * 40, "TCIA_VAR_DIR": str(self.tmp),
                          "TCIA_STORAGE_ROOT": str(self.tmp / "s"), "TCIA_Q_SYNC": "0", "TCIA_LOG_LEVEL": "WARNING"})
         self.env.update({k: str(v) for k, v in extra_env.items()})
         self.pg_name = None

@@ -167,7 +167,7 @@ def main():
         received = time.perf_counter() - t0
         busy, split = machine_busy() - busy0, cpu_split(procs, split0)
         assert int(processed) == args.n, processed
-        tasks = portal.manage("shell", "-c", TASKS).stdout.strip()
+        tasks = portal.manage("shell", "--no-imports", "-c", TASKS).stdout.strip()
     finally:
         for p in procs:
             try:
