@@ -50,6 +50,23 @@ class BenchPortal:
         out = self.manage("shell", "-c", code).stdout.strip().splitlines()
         return out[-1] if out else ""
 
+    def sql(self, query: str, params=()) -> list[tuple]:
+        """Rows of one query on the portal's database, from this process (no Django process
+        started: polling with `shell` costs a Django start-up, ~0.5 CPU-s, each time).
+        Placeholders: %s."""
+        if self.pg_name:
+            import psycopg
+
+            with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+                return conn.execute(query, params).fetchall()
+        import sqlite3
+
+        conn = sqlite3.connect(self.tmp / "db.sqlite3", timeout=30)
+        try:
+            return conn.execute(query.replace("%s", "?"), params).fetchall()
+        finally:
+            conn.close()
+
     def setup(self, n_files: int, slugs) -> Path:
         """Migrates, writes the corpus (curation.dicom.synth.write_corpus) and makes a collection
         with a submission per slug. Returns the corpus folder."""

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The DICOM receiver end to end against `manage.py ingest` of the same files, in one run.
 
-    .venv/bin/python bench/receiver.py [-n 1000] [--workers 2]
+    .venv/bin/python bench/receiver.py [-n 1000] [--workers 2] [--rounds 3]
     DATABASE_URL=postgresql://… .venv/bin/python bench/receiver.py -n 1000   # a fresh database is made and dropped
 
 A portal of its own (a temporary folder; SQLite, or a fresh PostgreSQL database on DATABASE_URL's
@@ -13,13 +13,17 @@ server), migrated; a corpus of N files (curation.dicom.synth.write_corpus). Then
        byte sent until the batch is done (every file de-identified and indexed), and the time
        storescu took (what the sender waits: files are answered once staged).
 
-Prints files/s of each and the ratio r/i (goal >= 0.8). Needs dcmtk (Debian package dcmtk).
+The receiver and the workers run throughout (idle during (i)). With `--rounds N` (i) and (r) alternate,
+each round into a collection pair of its own, odd rounds (i) first: the machine's speed drifts
+within minutes, and the archive grows with every run. Prints files/s of each, the ratio r/i of each
+round and their median (goal >= 0.8). Needs dcmtk (Debian package dcmtk).
 """
 import argparse
 import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -100,6 +104,8 @@ for func, (count, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternating (i)/(r) rounds (odd rounds (i) first), a collection pair each; the median ratio")
     parser.add_argument("--workers", type=int, default=2, help="task workers of the cluster (TCIA_Q_WORKERS)")
     parser.add_argument("--receiver-only", action="store_true",
                         help="only the receiver, no workers and no (i): files/s until storescu is answered for every file"
@@ -111,23 +117,22 @@ def main():
     env, manage, tmp = portal.env, portal.manage, portal.tmp
 
     def batch_state(slug):
-        code = ("from curation.models import IntakeBatch as B; b = B.objects.filter(submission__collection__slug="
-                f"{slug!r}).order_by('-pk').first(); print(b.state if b else '-', b.processed if b else 0)")
-        return portal.shell(code).split()
+        rows = portal.sql("SELECT b.state, b.processed FROM curation_intakebatch b JOIN curation_submission s ON"
+                          " b.submission_id = s.id JOIN collections_app_collection c ON s.collection_id = c.id"
+                          " WHERE c.slug = %s ORDER BY b.id DESC LIMIT 1", (slug,))
+        return rows[0] if rows else ("-", 0)
+
+    def queued() -> int:
+        return portal.sql("SELECT COUNT(*) FROM django_q_ormq")[0][0]
 
     procs = []
+    rounds = []  # (i) s, (r) s, storescu s, busy share, CPU split, tasks
+    rounds_n = 1 if args.receiver_only else args.rounds
     try:
-        folder = portal.setup(args.n, ("ingest-bench", "receiver-bench"))
-        ae = portal.shell("from curation.models import Submission as S; "
-                          "print(S.objects.get(collection__slug='receiver-bench').ae_title)")
+        slugs = [s for k in range(1, rounds_n + 1) for s in (f"ingest-bench-{k}", f"receiver-bench-{k}")]
+        folder = portal.setup(args.n, slugs)
         mb = sum(p.stat().st_size for p in folder.rglob("*.dcm")) / 1e6
-        print(f"corpus: {args.n} files, {mb:.0f} MB; database: {portal.database}", flush=True)
-
-        ingest = None
-        if not args.receiver_only:
-            t0 = time.perf_counter()
-            manage("ingest", str(folder), "--collection", "ingest-bench", "--no-progress")
-            ingest = time.perf_counter() - t0
+        print(f"corpus: {args.n} files, {mb:.0f} MB; database: {portal.database}; {rounds_n} round(s)", flush=True)
 
         port = free_port()
         log = (tmp / "servers.log").open("w")
@@ -138,36 +143,66 @@ def main():
             procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
                                           stderr=log, start_new_session=True))
         time.sleep(4)  # up
-        if not args.receiver_only:
-            # what (i) queued (its review tasks: OCR, montages) is not (r)'s work: the workers finish
-            # it before (r) starts
-            t_drain = time.perf_counter()
-            while int(portal.shell("from django_q.models import OrmQ; print(OrmQ.objects.count())")):
+
+        def drain():
+            # what was queued before (review tasks of (i): OCR, montages) is not the next
+            # measurement's work: the workers finish it first
+            while queued():
                 time.sleep(0.5)
-            print(f"(i)'s queued tasks done by the workers in {time.perf_counter() - t_drain:.1f} s before (r)",
-                  flush=True)
-            portal.manage("shell", "-c", "from django_q.models import Task; Task.objects.all().delete()")
-        busy0, split0 = machine_busy(), cpu_split(procs)
-        t0 = time.perf_counter()
-        subprocess.run(["storescu", "-aet", "BENCH", "-aec", ae, "+sd", "+r", "127.0.0.1", str(port), str(folder)],
-                       check=True, capture_output=True)
-        sent = time.perf_counter() - t0
+            portal.manage("shell", "--no-imports", "-c", "from django_q.models import Task; Task.objects.all().delete()")
+
+        def run_i(k):
+            t0 = time.perf_counter()
+            manage("ingest", str(folder), "--collection", f"ingest-bench-{k}", "--no-progress")
+            return time.perf_counter() - t0
+
+        def run_r(k):
+            slug = f"receiver-bench-{k}"
+            ae = portal.shell("from curation.models import Submission as S; "
+                              f"print(S.objects.get(collection__slug={slug!r}).ae_title)")
+            busy0, split0 = machine_busy(), cpu_split(procs)
+            t0 = time.perf_counter()
+            subprocess.run(["storescu", "-aet", "BENCH", "-aec", ae, "+sd", "+r", "127.0.0.1", str(port), str(folder)],
+                           check=True, capture_output=True)
+            sent = time.perf_counter() - t0
+            if args.receiver_only:
+                split = cpu_split(procs, split0)  # before any other child process of this one is counted
+                staged = portal.shell("from curation.models import StagedFile as F; "
+                                      f"print(F.objects.filter(batch__submission__collection__slug={slug!r}).count())")
+                assert int(staged) == args.n, staged
+                return None, sent, split
+            while True:
+                state, processed = batch_state(slug)
+                if state == "done":
+                    break
+                time.sleep(0.25)
+            received = time.perf_counter() - t0
+            busy, split = machine_busy() - busy0, cpu_split(procs, split0)
+            assert int(processed) == args.n, processed
+            tasks = portal.manage("shell", "--no-imports", "-c", TASKS).stdout.rstrip()
+            return received, sent, busy, split, tasks
+
         if args.receiver_only:
-            staged = portal.shell("from curation.models import StagedFile as F; "
-                                  "print(F.objects.filter(batch__submission__collection__slug='receiver-bench').count())")
-            assert int(staged) == args.n, staged
+            _, sent, split = run_r(1)
             print(f"(r) storescu -> receiver, no workers: {args.n / sent:.1f} files/s ({sent:.1f} s); CPU-ms per file: "
-                  + ", ".join(f"{k} {v / args.n * 1000:.1f}" for k, v in cpu_split(procs, split0).items()))
+                  + ", ".join(f"{k} {v / args.n * 1000:.1f}" for k, v in split.items()))
             return
-        while True:
-            state, processed = batch_state("receiver-bench")
-            if state == "done":
-                break
-            time.sleep(0.25)
-        received = time.perf_counter() - t0
-        busy, split = machine_busy() - busy0, cpu_split(procs, split0)
-        assert int(processed) == args.n, processed
-        tasks = portal.manage("shell", "--no-imports", "-c", TASKS).stdout.strip()
+        for k in range(1, rounds_n + 1):
+            # alternating order: the archive grows by N images with each run, and neither (i) nor
+            # (r) should always meet the larger one
+            if k % 2:
+                drain()
+                ingest = run_i(k)
+                drain()
+                r = run_r(k)
+            else:
+                drain()
+                r = run_r(k)
+                drain()
+                ingest = run_i(k)
+            rounds.append((ingest, *r))
+            print(f"round {k}: (i) {args.n / ingest:.1f} files/s, (r) {args.n / r[0]:.1f} files/s: r/i {ingest / r[0]:.2f}",
+                  flush=True)
     finally:
         for p in procs:
             try:
@@ -181,14 +216,18 @@ def main():
                 p.wait()
         portal.close()
     n = args.n
-    print(f"(i) manage.py ingest, one process        {n / ingest:8.1f} files/s  ({ingest:.1f} s)")
-    print(f"(r) storescu -> receiver -> {args.workers} workers   {n / received:8.1f} files/s  ({received:.1f} s until indexed;"
-          f" storescu done after {sent:.1f} s = {n / sent:.1f} files/s)")
-    print(f"    the machine's CPUs were busy {busy / (received * os.cpu_count()) * 100:.0f} % of (r)'s wall time "
-          f"({busy / n * 1000:.1f} CPU-ms per file: sender, receiver, workers, database)")
-    print("    CPU-ms per file by process: " + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in split.items()))
-    print("    tasks the workers finished by then (function: count, seconds in them):\n" + tasks)
-    print(f"ratio r/i = {ingest / received:.2f}  (goal >= 0.8)")
+    for k, (ingest, received, sent, busy, split, tasks) in enumerate(rounds, 1):
+        print(f"round {k}:")
+        print(f"(i) manage.py ingest, one process        {n / ingest:8.1f} files/s  ({ingest:.1f} s)")
+        print(f"(r) storescu -> receiver -> {args.workers} workers   {n / received:8.1f} files/s  ({received:.1f} s until"
+              f" indexed; storescu done after {sent:.1f} s = {n / sent:.1f} files/s)")
+        print(f"    the machine's CPUs were busy {busy / (received * os.cpu_count()) * 100:.0f} % of (r)'s wall time "
+              f"({busy / n * 1000:.1f} CPU-ms per file: sender, receiver, workers, database)")
+        print("    CPU-ms per file by process: " + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in split.items()))
+        print("    tasks the workers finished by then (function: count, seconds in them):\n" + tasks)
+    ratios = [ingest / received for ingest, received, *_ in rounds]
+    print(f"ratio r/i per round: {', '.join(f'{r:.2f}' for r in ratios)} -> median {statistics.median(ratios):.2f}"
+          "  (goal >= 0.8)")
 
 
 if __name__ == "__main__":
