@@ -126,7 +126,7 @@ def main():
         return portal.sql("SELECT COUNT(*) FROM django_q_ormq")[0][0]
 
     procs = []
-    rounds = []  # (i) s, (r) s, storescu s, busy share, CPU split, tasks
+    rounds = []  # per round: (i) s, (r) s, storescu s, busy CPU-s, CPU split, tasks
     rounds_n = 1 if args.receiver_only else args.rounds
     try:
         slugs = [s for k in range(1, rounds_n + 1) for s in (f"ingest-bench-{k}", f"receiver-bench-{k}")]
